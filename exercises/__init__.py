@@ -1,0 +1,2 @@
+"""Exercise stubs: fill in every function that raises NotImplementedError, then run
+`grade exercise-NN`."""

@@ -1,0 +1,114 @@
+"""Registry of the graded exercises: ids, titles, files and the functions students write.
+
+Importing this module is cheap (no torch), so `grade list` and `grade --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_ROOT.parent
+HIDDEN_TESTS = PACKAGE_ROOT / "hidden"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded exercise.
+
+    `filename` is the same in `exercises/` (the stub a student edits), in `solutions/`
+    (the reference) and in any submission folder.
+    """
+
+    id: str
+    title: str
+    filename: str
+    functions: tuple[str, ...]
+
+    @property
+    def module_name(self) -> str:
+        return self.filename.removesuffix(".py")
+
+    @property
+    def hidden_test_file(self) -> Path:
+        return HIDDEN_TESTS / f"test_{self.id.replace('-', '_')}.py"
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise(
+        "exercise-01",
+        "Change of variables: log p_X(x) from a base density and an inverse map",
+        "exercise_01_change_of_variables.py",
+        (
+            "standard_normal_log_prob",
+            "change_of_variables_log_prob",
+            "affine_flow_log_prob",
+            "affine_flow_density",
+        ),
+    ),
+    Exercise(
+        "exercise-02",
+        "Triangular Jacobians: log|det J| in O(d) for autoregressive flows",
+        "exercise_02_triangular_logdet.py",
+        (
+            "triangular_log_abs_det",
+            "autoregressive_affine_forward",
+            "autoregressive_affine_inverse",
+        ),
+    ),
+    Exercise(
+        "exercise-03",
+        "RealNVP affine coupling: forward, inverse and log-det",
+        "exercise_03_affine_coupling.py",
+        ("soft_clamp", "affine_coupling_forward", "affine_coupling_inverse"),
+    ),
+    Exercise(
+        "exercise-04",
+        "Glow invertible 1x1 convolution with an LU-factored weight",
+        "exercise_04_invertible_1x1_conv.py",
+        ("lu_weight", "invertible_conv_forward", "invertible_conv_inverse"),
+    ),
+    Exercise(
+        "exercise-05",
+        "Composing flows: log-dets add, the inverse runs in reverse",
+        "exercise_05_composition.py",
+        ("compose_forward", "compose_inverse", "flow_log_prob"),
+    ),
+)
+
+EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in EXERCISES)
+
+
+class UnknownExercise(LookupError):
+    """Raised for an exercise id that is not in the registry."""
+
+    def __init__(self, exercise_id: str) -> None:
+        super().__init__(f"unknown exercise {exercise_id!r}; valid ids: {', '.join(EXERCISE_IDS)}")
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """Return the exercise with this id; `3`, `03` and `exercise-03` all name exercise-03."""
+    wanted = exercise_id.strip().lower()
+    if wanted.isdigit():
+        wanted = f"exercise-{int(wanted):02d}"
+    for exercise in EXERCISES:
+        if exercise.id == wanted:
+            return exercise
+    raise UnknownExercise(exercise_id)
+
+
+def suite_hash(exercise: Exercise) -> str:
+    """Hash of everything that decides a score for this exercise: hidden tests, reference, runner.
+
+    A score is only comparable with another score of the same suite hash.
+    """
+    digest = hashlib.sha256()
+    files = [exercise.hidden_test_file, PROJECT_ROOT / "solutions" / exercise.filename]
+    files += sorted((PACKAGE_ROOT / "testing").glob("*.py"))
+    for path in files:
+        if path.exists():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,93 @@
+"""Ways a call into student code can fail, each with the feedback a student should read."""
+
+from __future__ import annotations
+
+from grader.results import Feedback
+
+
+class StudentError(Exception):
+    """A call into student code did not return a value. Subclasses explain why."""
+
+    def __init__(self, function: str, detail: str = "") -> None:
+        super().__init__(f"{function}: {detail}")
+        self.function = function
+        self.detail = detail
+
+    def feedback(self) -> Feedback:
+        return Feedback(checked=f"calling {self.function}", differs=self.detail)
+
+
+class NotImplementedYet(StudentError):
+    """The stub still raises NotImplementedError."""
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=f"not implemented yet: {self.function}",
+            hint="replace the `raise NotImplementedError` in the stub with your implementation",
+        )
+
+
+class FunctionMissing(StudentError):
+    """The submission has no function of that name."""
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=f"the submission has no function named {self.function}",
+            hint="keep the function names and signatures of the stub file",
+        )
+
+
+class StudentRaised(StudentError):
+    """Student code raised an exception; `traceback` holds only the student's own frames."""
+
+    def __init__(self, function: str, detail: str, traceback: str = "") -> None:
+        super().__init__(function, detail)
+        self.traceback = traceback
+
+    def feedback(self) -> Feedback:
+        where = f"\n{self.traceback.rstrip()}" if self.traceback else ""
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=f"your code raised {self.detail}{where}",
+        )
+
+
+class StudentTimeout(StudentError):
+    """The call did not return within its time limit; the worker was killed."""
+
+    def __init__(self, function: str, seconds: float) -> None:
+        super().__init__(function, f"your function ran for more than {seconds:g} s")
+        self.seconds = seconds
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=self.detail + " and was stopped",
+            hint="look for an endless loop, a blocking read, or work that grows faster than "
+            "the input (for example a dense O(d^3) determinant)",
+        )
+
+
+class StudentCrashed(StudentError):
+    """The worker died or sent something unreadable during the call."""
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=f"the process running your code ended during the call ({self.detail})",
+            hint="your code exited or crashed the interpreter (sys.exit, os._exit, a segfault, "
+            "or running out of memory)",
+        )
+
+
+class SubmissionBroken(StudentError):
+    """The student's file could not be imported at all (syntax error, import error...)."""
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked="importing your exercise file",
+            differs=self.detail,
+            hint="fix this first: no function in the file can be graded until it imports",
+        )

@@ -1,0 +1,142 @@
+"""Grade one exercise of one submission: the library call behind `grade exercise-NN`.
+
+    result = grade_exercise("exercise-03", Path("exercises"), device="cpu", seed=0)
+
+Runs the exercise's hidden pytest file in this (trusted) process; every call into the
+submission goes through an isolated worker forked from the zygote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import secrets
+import time
+from pathlib import Path
+
+from grader.exercises import Exercise, get_exercise, suite_hash
+from grader.results import ExerciseResult, Feedback, TestResult
+from grader.runner.client import DEFAULT_CALL_TIMEOUT_S, StudentModule
+from grader.runner.zygote import Zygote, shared_zygote
+
+
+class DeviceUnavailable(RuntimeError):
+    """The requested device cannot be used on this machine."""
+
+
+def resolve_device(requested: str) -> str:
+    """Map `auto|cpu|cuda` to a concrete device, failing clearly when CUDA is missing."""
+    import torch
+
+    if requested not in ("auto", "cpu", "cuda"):
+        raise DeviceUnavailable(f"unknown device {requested!r}; valid choices: auto, cpu, cuda")
+    if requested == "cpu":
+        return "cpu"
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise DeviceUnavailable("--device cuda was requested but no CUDA GPU is available here")
+    return "cuda" if available else "cpu"
+
+
+def submission_hash(path: Path) -> str:
+    """Content hash of a submitted exercise file (`missing` when it does not exist)."""
+    if not path.is_file():
+        return "missing"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def grade_exercise(
+    exercise_id: str,
+    submission_dir: Path,
+    *,
+    device: str = "cpu",
+    seed: int | None = None,
+    zygote: Zygote | None = None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+) -> ExerciseResult:
+    """Run the hidden tests of `exercise_id` against `submission_dir/<exercise file>`."""
+    import torch
+
+    exercise = get_exercise(exercise_id)
+    zygote = zygote or shared_zygote()
+    concrete = resolve_device(device)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    submitted = Path(submission_dir) / exercise.filename
+    started = time.perf_counter()
+    student = StudentModule(
+        submitted, exercise.module_name, zygote, concrete, call_timeout, exercise.functions
+    )
+    student_cpu = (
+        student
+        if concrete == "cpu"
+        else StudentModule(
+            submitted, exercise.module_name, zygote, "cpu", call_timeout, exercise.functions
+        )
+    )
+    try:
+        tests = _run_hidden_tests(exercise, student, student_cpu, torch.device(concrete), seed)
+    finally:
+        student.close()
+        student_cpu.close()
+    notes = tuple(student.stdout[:1]) and ("your code printed:\n" + "".join(student.stdout)[:4000],)
+    return ExerciseResult(
+        exercise=exercise.id,
+        title=exercise.title,
+        tests=tests,
+        seed=seed,
+        device=concrete,
+        suite_hash=suite_hash(exercise),
+        submission_hash=submission_hash(submitted),
+        duration_s=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def _run_hidden_tests(
+    exercise: Exercise,
+    student: StudentModule,
+    student_cpu: StudentModule,
+    device: object,
+    seed: int,
+) -> tuple[TestResult, ...]:
+    import pytest
+
+    from grader.testing.plugin import GradingPlugin
+
+    plugin = GradingPlugin(exercise, student, student_cpu, device, seed)  # type: ignore[arg-type]
+    hidden = exercise.hidden_test_file
+    args = [
+        str(hidden),
+        "-c",
+        str(hidden.parent / "pytest.ini"),
+        "--rootdir",
+        str(hidden.parent),
+        "--noconftest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:terminal",
+        "-p",
+        "no:stepwise",
+        "-s",
+    ]
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+    if not plugin.results:
+        feedback = Feedback(
+            checked=f"running the hidden tests of {exercise.id}",
+            differs=f"no test ran (pytest exit code {int(code)})",
+            hint="this is not your fault; please tell your instructor",
+        )
+        return (TestResult("hidden_tests", "hidden tests ran", 0.0, 1.0, "error", feedback),)
+    return tuple(plugin.results)

@@ -1,0 +1,29 @@
+"""Trusted helpers for the hidden tests: checks that explain themselves, and the pytest plugin.
+
+Hidden tests use:
+    @pytest.mark.points(2)            how much a test is worth (default 1)
+    fixtures  student, reference, device, rng, dtype_cases
+    checks    expect_close, expect_structure, expect_tuple, expect_unchanged, expect_finite
+"""
+
+from grader.testing.checks import (
+    CheckFailed,
+    describe,
+    expect_close,
+    expect_finite,
+    expect_structure,
+    expect_true,
+    expect_tuple,
+    expect_unchanged,
+)
+
+__all__ = [
+    "CheckFailed",
+    "describe",
+    "expect_close",
+    "expect_finite",
+    "expect_structure",
+    "expect_true",
+    "expect_tuple",
+    "expect_unchanged",
+]

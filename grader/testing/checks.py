@@ -1,0 +1,185 @@
+"""Checks for hidden tests that fail with teaching feedback instead of a bare assertion.
+
+Every failed check raises `CheckFailed` carrying a `grader.results.Feedback`:
+what was checked, how the result differed (shape, first differing element, max error)
+and, when the wrong value matches a known mistake, the misconception behind it.
+Nothing here prints test code or reference code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from grader.results import Feedback
+
+DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float16: (1e-2, 1e-2),
+    torch.bfloat16: (2e-2, 2e-2),
+    torch.float32: (1e-4, 1e-5),
+    torch.float64: (1e-8, 1e-10),
+}
+
+
+class CheckFailed(AssertionError):
+    """A hidden-test check failed; `feedback` is what the student reads."""
+
+    def __init__(self, feedback: Feedback) -> None:
+        super().__init__(feedback.as_text())
+        self.feedback = feedback
+
+
+def fail(checked: str, differs: str, hint: str | None = None) -> None:
+    raise CheckFailed(Feedback(checked, differs, hint))
+
+
+def describe(tensor: torch.Tensor) -> str:
+    """`shape (4, 6), float64` — for the 'checked:' line of a message."""
+    return f"shape {tuple(tensor.shape)}, {str(tensor.dtype).removeprefix('torch.')}"
+
+
+def expect_true(condition: bool, checked: str, differs: str, hint: str | None = None) -> None:
+    """Fail with the given feedback unless `condition` holds."""
+    if not condition:
+        fail(checked, differs, hint)
+
+
+def expect_tuple(value: Any, length: int, function: str, names: str) -> tuple[Any, ...]:
+    """Check that `function` returned a tuple/list of `length` items (e.g. names='(x, log_det)')."""
+    if isinstance(value, tuple | list) and len(value) == length:
+        return tuple(value)
+    got = (
+        f"a {type(value).__name__}"
+        if not isinstance(value, tuple | list)
+        else (f"{len(value)} values")
+    )
+    fail(f"what {function} returns", f"expected a tuple {names}, got {got}")
+    raise AssertionError  # unreachable; keeps type checkers happy
+
+
+def _as_tensor(got: Any, what: str, expected: torch.Tensor) -> torch.Tensor:
+    if isinstance(got, torch.Tensor):
+        return got
+    kind = getattr(got, "type_name", type(got).__name__)
+    fail(what, f"expected a tensor of {describe(expected)}, got {kind}")
+    raise AssertionError
+
+
+def _first_difference(got: torch.Tensor, expected: torch.Tensor, bad: torch.Tensor) -> str:
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    where = "[" + ", ".join(map(str, index)) + "]"
+    want, have = expected[index].item(), got[index].item()
+    return f"first difference at {where}: expected {want:.6g}, got {have:.6g}"
+
+
+def expect_close(
+    got: Any,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    rtol: float | None = None,
+    atol: float | None = None,
+    misconceptions: Mapping[str, torch.Tensor] | None = None,
+    hint: str | None = None,
+) -> None:
+    """Check values (and shape) of `got` against `expected`.
+
+    `misconceptions` maps a hint to the value a student with that misconception would
+    return; the first one that matches `got` becomes the hint. Otherwise `hint` is used.
+    Non-finite entries must appear exactly where the reference has them.
+    """
+    tensor = _as_tensor(got, what, expected)
+    if tuple(tensor.shape) != tuple(expected.shape):
+        shape_hint = _match_misconception(tensor, expected, misconceptions) or hint
+        if tensor.numel() == 1 and expected.dim() == 1:
+            shape_hint = shape_hint or (
+                "a log-det is one number per sample, shape (B,): sum over the feature "
+                "dimensions only, not over the batch"
+            )
+        fail(what, f"expected shape {tuple(expected.shape)}, got {tuple(tensor.shape)}", shape_hint)
+    default_rtol, default_atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    got_cmp = tensor.detach().to(device="cpu", dtype=torch.float64)
+    exp_cmp = expected.detach().to(device="cpu", dtype=torch.float64)
+    close = torch.isclose(got_cmp, exp_cmp, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(close.all()):
+        return
+    bad = ~close
+    finite = torch.isfinite(got_cmp) & torch.isfinite(exp_cmp)
+    error = (got_cmp - exp_cmp).abs()[finite]
+    max_error = f"; max abs error {error.max().item():.3g}" if error.numel() else ""
+    count = f"{int(bad.sum())} of {bad.numel()} entries differ"
+    differs = f"{count}; {_first_difference(got_cmp, exp_cmp, bad)}{max_error}"
+    if not bool(torch.isfinite(got_cmp[torch.isfinite(exp_cmp)]).all()):
+        differs += "; your result has inf/NaN where the reference is finite"
+    fail(what, differs, _match_misconception(tensor, expected, misconceptions) or hint)
+
+
+def _match_misconception(
+    got: torch.Tensor, expected: torch.Tensor, misconceptions: Mapping[str, torch.Tensor] | None
+) -> str | None:
+    rtol, atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
+    got64 = got.detach().to(device="cpu", dtype=torch.float64)
+    for text, wrong in (misconceptions or {}).items():
+        wrong64 = wrong.detach().to(device="cpu", dtype=torch.float64)
+        if wrong64.shape != got64.shape:
+            continue
+        if bool(
+            torch.isclose(got64, wrong64, rtol=rtol * 10, atol=atol * 10, equal_nan=True).all()
+        ):
+            return text
+    return None
+
+
+def expect_structure(got: Any, expected: torch.Tensor, *, what: str) -> None:
+    """Check shape, dtype and device of `got` against the reference output `expected`."""
+    tensor = _as_tensor(got, what, expected)
+    if tuple(tensor.shape) != tuple(expected.shape):
+        fail(what, f"expected shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
+    if tensor.dtype != expected.dtype:
+        fail(
+            what,
+            f"expected dtype {expected.dtype}, got {tensor.dtype}",
+            "keep the input's dtype: create new tensors with dtype=x.dtype, device=x.device "
+            "(or torch.zeros_like / new_zeros) instead of torch.tensor(...) defaults",
+        )
+    reported = getattr(tensor, "reported_device", str(tensor.device))
+    if reported.split(":")[0] != expected.device.type:
+        fail(
+            what,
+            f"expected a tensor on {expected.device.type}, got one on {reported}",
+            "create new tensors on the input's device (device=x.device)",
+        )
+
+
+def expect_finite(got: torch.Tensor, *, what: str, hint: str | None = None) -> None:
+    """Check that every entry is finite (where the maths is finite)."""
+    finite = torch.isfinite(got.detach())
+    if bool(finite.all()):
+        return
+    index = tuple(int(i) for i in torch.nonzero(~finite)[0])
+    fail(what, f"entry {list(index)} is {got[index].item()}, expected a finite number", hint)
+
+
+def expect_unchanged(
+    before: Sequence[Any], after: Sequence[Any] | None, *, function: str, names: Sequence[str]
+) -> None:
+    """Check that the call left its tensor inputs as they were (no in-place modification)."""
+    if after is None:
+        return
+    for name, old, new in zip(names, before, after, strict=False):
+        if not isinstance(old, torch.Tensor) or not isinstance(new, torch.Tensor):
+            continue
+        same = old.shape == new.shape and bool(
+            torch.equal(old.detach().cpu(), new.detach().cpu().to(old.dtype))
+        )
+        if not same:
+            fail(
+                f"that {function} leaves its input `{name}` unchanged",
+                f"`{name}` was modified in place",
+                "use out-of-place operations (x * s instead of x.mul_(s), torch.cat instead "
+                "of writing into x[...]) — callers still need their input",
+            )

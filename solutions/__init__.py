@@ -1,0 +1,1 @@
+"""Reference solutions: same file and function names as `exercises/`. Never shipped to students."""
