@@ -1,0 +1,22 @@
+"""The gradebook: one SQLite file holding every exercise result and quiz attempt.
+
+Students' own runs (`grade exercise-03`, `grade quiz take`) and the instructor's batch
+runs write to the same schema; reports only read from it.
+"""
+
+from grader.gradebook.records import QuizAttemptRecord, SubmissionRecord
+from grader.gradebook.store import (
+    DEFAULT_GRADEBOOK,
+    Gradebook,
+    GradebookError,
+    default_student_id,
+)
+
+__all__ = [
+    "DEFAULT_GRADEBOOK",
+    "Gradebook",
+    "GradebookError",
+    "QuizAttemptRecord",
+    "SubmissionRecord",
+    "default_student_id",
+]

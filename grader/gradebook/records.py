@@ -1,0 +1,47 @@
+"""Rows of the gradebook as typed records (what readers of the gradebook get back)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One graded exercise submission; `superseded` rows are history kept by a regrade."""
+
+    id: int
+    student: str
+    exercise: str
+    content_hash: str
+    suite_hash: str
+    seed: int
+    device: str
+    score: float
+    max_score: float
+    graded_at: str
+    duration_s: float
+    superseded: bool
+    result_json: str
+
+
+@dataclass
+class QuizAttemptRecord:
+    """One attempt at a quiz, saved as it progresses so that `take` can resume it.
+
+    `data` holds the quiz-specific part: the shown option order per question, the answers
+    given so far, and per-question scores once marked.
+    """
+
+    student: str
+    quiz: str
+    attempt: int
+    seed: int
+    mode: str
+    state: str = "in-progress"  # or "finished"
+    started_at: str = ""
+    finished_at: str | None = None
+    score: float | None = None
+    max_score: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
