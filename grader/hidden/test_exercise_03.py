@@ -122,12 +122,13 @@ def test_forward_matches_reference(student, reference, device, rng):
     for batch, d, dtype in CASES:
         z, conditioner = _inputs(rng, batch, d, dtype, device)
         x_ref, ld_ref, x_misc, ld_misc = _forward_misconceptions(reference, z, conditioner)
+        x_misc = list(x_misc.items())
         if d % 2 == 0:  # conditioning on the wrong half only type-checks for even d
             half = d // 2
             log_s, t = conditioner(z[..., half:])
-            x_misc[WRONG_HALF] = torch.cat(
-                [z[..., :half] * torch.exp(log_s) + t, z[..., half:]], -1
-            )
+            kept, moved = z[..., half:], z[..., :half] * torch.exp(log_s) + t
+            x_misc += [(WRONG_HALF, torch.cat([moved, kept], -1))]
+            x_misc += [(WRONG_HALF, torch.cat([kept, moved], -1))]
         x, log_det = expect_tuple(
             student.affine_coupling_forward(z, conditioner),
             2,

@@ -23,6 +23,9 @@ DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
 }
 
 
+Misconceptions = Mapping[str, torch.Tensor] | Sequence[tuple[str, torch.Tensor]]
+
+
 class CheckFailed(AssertionError):
     """A hidden-test check failed; `feedback` is what the student reads."""
 
@@ -81,13 +84,14 @@ def expect_close(
     what: str,
     rtol: float | None = None,
     atol: float | None = None,
-    misconceptions: Mapping[str, torch.Tensor] | None = None,
+    misconceptions: Misconceptions | None = None,
     hint: str | None = None,
 ) -> None:
     """Check values (and shape) of `got` against `expected`.
 
     `misconceptions` maps a hint to the value a student with that misconception would
-    return; the first one that matches `got` becomes the hint. Otherwise `hint` is used.
+    return (a mapping, or (hint, value) pairs when one hint has several values); the first
+    one that matches `got` becomes the hint. Otherwise `hint` is used.
     Non-finite entries must appear exactly where the reference has them.
     """
     tensor = _as_tensor(got, what, expected)
@@ -119,11 +123,12 @@ def expect_close(
 
 
 def _match_misconception(
-    got: torch.Tensor, expected: torch.Tensor, misconceptions: Mapping[str, torch.Tensor] | None
+    got: torch.Tensor, expected: torch.Tensor, misconceptions: Misconceptions | None
 ) -> str | None:
     rtol, atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
     got64 = got.detach().to(device="cpu", dtype=torch.float64)
-    for text, wrong in (misconceptions or {}).items():
+    pairs = misconceptions.items() if isinstance(misconceptions, Mapping) else misconceptions
+    for text, wrong in pairs or ():
         wrong64 = wrong.detach().to(device="cpu", dtype=torch.float64)
         if wrong64.shape != got64.shape:
             continue

@@ -1,0 +1,82 @@
+"""Renderers: turn result models into text for a terminal, JSON, Markdown or HTML.
+
+All human-readable formats are jinja2 templates in `templates/`; JSON is the
+Gradescope-shaped dict from `ExerciseResult.to_gradescope`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import jinja2
+
+from grader.results import ExerciseResult
+
+Format = Literal["terminal", "json", "markdown", "html"]
+FORMATS: tuple[str, ...] = ("terminal", "json", "markdown", "html")
+TEMPLATES = Path(__file__).parent / "templates"
+
+_ANSI = {"pass": "32", "fail": "31", "error": "35", "dim": "2", "bold": "1", "hint": "33"}
+
+
+def use_colour(stream: TextIO = sys.stdout) -> bool:
+    """Colour only on a TTY, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+@cache
+def environment(colour: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+    def style(text: Any, kind: str) -> str:
+        return f"\033[{_ANSI[kind]}m{text}\033[0m" if colour else str(text)
+
+    env.filters["style"] = style
+    env.filters["points"] = lambda value: f"{value:g}"
+    env.filters["indent_lines"] = lambda text, n: ("\n" + " " * n).join(str(text).splitlines())
+    return env
+
+
+def render_template(name: str, colour: bool = False, **context: Any) -> str:
+    return environment(colour).get_template(name).render(**context)
+
+
+def render_exercise(
+    result: ExerciseResult, fmt: Format, *, colour: bool = False, **extra: Any
+) -> str:
+    """Render one exercise result; `extra` adds context such as the submission path."""
+    if fmt == "json":
+        return json.dumps(result.to_gradescope(), indent=2) + "\n"
+    template = {
+        "terminal": "exercise.txt.j2",
+        "markdown": "exercise.md.j2",
+        "html": "exercise.html.j2",
+    }
+    failed = [t for t in result.tests if t.status != "passed"]
+    not_implemented = sorted(
+        {
+            t.feedback.differs
+            for t in failed
+            if t.feedback and t.feedback.differs.startswith("not implemented")
+        }
+    )
+    return render_template(
+        template[fmt],
+        colour=colour,
+        result=result,
+        failed=failed,
+        not_implemented=not_implemented,
+        **extra,
+    )

@@ -1,0 +1,80 @@
+"""What `grade exercise-NN` does for a student: grade, render, record; and `grade list`'s data.
+
+Kept out of `grader.cli` so tests can call it directly and the CLI stays a thin shell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from grader.exercises import get_exercise
+from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+
+
+def run_exercise(
+    exercise_id: str,
+    submission: Path,
+    *,
+    fmt: str = "terminal",
+    device: str = "auto",
+    seed: int | None = None,
+    timeout: float = 10.0,
+    gradebook: Path | None = None,
+    student: str = "student",
+) -> int:
+    """Grade, print and (optionally) record one exercise. Returns the exit status:
+    0 at full marks, 1 otherwise. Usage errors raise `click.UsageError` (exit status 2)."""
+    exercise = get_exercise(exercise_id)
+    _check_submission(submission, exercise.filename)
+    # torch first, then the zygote, before anything starts threads or CUDA.
+    from grader.runner.zygote import shared_zygote
+
+    zygote = shared_zygote()
+    from grader.render import render_exercise, use_colour
+    from grader.session import DeviceUnavailable, grade_exercise
+
+    try:
+        result = grade_exercise(
+            exercise.id, submission, device=device, seed=seed, zygote=zygote, call_timeout=timeout
+        )
+    except DeviceUnavailable as err:
+        raise click.UsageError(str(err)) from None
+    shown = submission / exercise.filename
+    click.echo(render_exercise(result, fmt, colour=use_colour(), submission=shown), nl=False)
+    if gradebook is not None:
+        try:
+            with Gradebook.open(gradebook) as book:
+                book.record_exercise(student, result)
+        except (GradebookError, OSError) as err:
+            click.echo(f"warning: result not saved: {err}", err=True)
+    return 0 if result.full_marks else 1
+
+
+def _check_submission(submission: Path, filename: str) -> None:
+    if not submission.exists():
+        hint = (
+            " (run grade from your course folder, or pass --submission)"
+            if submission == Path("exercises")
+            else ""
+        )
+        raise click.UsageError(f"submission folder {str(submission)!r} does not exist{hint}")
+    if not submission.is_dir():
+        raise click.UsageError(f"{str(submission)!r} is not a folder laid out like exercises/")
+    if not (submission / filename).exists():
+        raise click.UsageError(
+            f"{submission / filename} is missing (expected a folder laid out like exercises/)"
+        )
+
+
+def last_results(gradebook: Path, student: str) -> dict[str, SubmissionRecord]:
+    """The latest recorded result of each exercise for `student` (empty if no gradebook)."""
+    if not gradebook.exists():
+        return {}
+    try:
+        with Gradebook.open(gradebook, create=False) as book:
+            return {r.exercise: r for r in book.current_submissions(student)}
+    except GradebookError as err:
+        click.echo(f"warning: {err}", err=True)
+        return {}
