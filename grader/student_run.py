@@ -42,7 +42,7 @@ def run_exercise(
     except DeviceUnavailable as err:
         raise click.UsageError(str(err)) from None
     shown = submission / exercise.filename
-    click.echo(render_exercise(result, fmt, colour=use_colour(), submission=shown), nl=False)
+    click.echo(render_exercise(result, fmt, colour=use_colour(), submission=str(shown)), nl=False)
     if gradebook is not None:
         try:
             with Gradebook.open(gradebook) as book:

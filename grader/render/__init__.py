@@ -54,9 +54,9 @@ def render_template(name: str, colour: bool = False, **context: Any) -> str:
 
 
 def render_exercise(
-    result: ExerciseResult, fmt: Format, *, colour: bool = False, **extra: Any
+    result: ExerciseResult, fmt: Format, *, colour: bool = False, submission: str | None = None
 ) -> str:
-    """Render one exercise result; `extra` adds context such as the submission path."""
+    """Render one exercise result; `submission` names the graded file in the header."""
     if fmt == "json":
         return json.dumps(result.to_gradescope(), indent=2) + "\n"
     template = {
@@ -78,5 +78,5 @@ def render_exercise(
         result=result,
         failed=failed,
         not_implemented=not_implemented,
-        **extra,
+        submission=submission or f"{result.exercise} submission",
     )
