@@ -1,0 +1,75 @@
+"""Latency benchmark: `grade exercise-03` and the cheap commands against `import torch`.
+
+Measures, side by side in one run and interleaved (so background load hits all alike):
+  * python -c "import torch"                          the floor
+  * grade exercise-03 --submission solutions          target: <= 1.5x the floor
+  * grade --help, grade list                           target: <= 0.25x the floor
+
+    python benchmarks/latency.py [--repeat 7] [--json OUT]
+
+Warm file cache: one untimed round runs first. Reports medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commands(gradebook: Path) -> dict[str, list[str]]:
+    grade = [sys.executable, "-m", "grader"]
+    return {
+        "import torch": [sys.executable, "-c", "import torch"],
+        "grade exercise-03": [
+            *grade, "exercise-03", "--submission", str(ROOT / "solutions"), "--gradebook",
+            str(gradebook), "--device", "cpu",
+        ],
+        "grade --help": [*grade, "--help"],
+        "grade list": [*grade, "list", "--gradebook", str(gradebook)],
+    }  # fmt: skip
+
+
+def wall_time(argv: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
+    return time.perf_counter() - started
+
+
+def measure(repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        argvs = commands(Path(tmp) / "gradebook.sqlite")
+        for argv in argvs.values():  # warm the file cache
+            wall_time(argv)
+        samples: dict[str, list[float]] = {name: [] for name in argvs}
+        for _ in range(repeat):
+            for name, argv in argvs.items():
+                samples[name].append(wall_time(argv))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = parser.parse_args()
+    medians = measure(args.repeat)
+    floor = medians["import torch"]
+    print(f"{'command':<20} {'median s':>9} {'x import torch':>15}")
+    for name, seconds in medians.items():
+        print(f"{name:<20} {seconds:>9.3f} {seconds / floor:>15.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"median_s": medians, "repeat": args.repeat}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
