@@ -98,7 +98,8 @@ def grade_exercise(
     finally:
         student.close()
         student_cpu.close()
-    notes = tuple(student.stdout[:1]) and ("your code printed:\n" + "".join(student.stdout)[:4000],)
+    printed = "".join(student.stdout + student_cpu.stdout * (student_cpu is not student))
+    notes = (f"your code printed:\n{printed[:4000]}",) if printed else ()
     return ExerciseResult(
         exercise=exercise.id,
         title=exercise.title,

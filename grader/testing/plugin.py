@@ -23,7 +23,7 @@ from grader.runner.errors import StudentError
 from grader.testing.checks import CheckFailed
 
 
-def test_seed(seed: int, nodeid: str) -> int:
+def per_test_seed(seed: int, nodeid: str) -> int:
     """A per-test seed derived from the run's seed and the test's name."""
     digest = hashlib.sha256(f"{seed}:{nodeid}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
@@ -71,7 +71,7 @@ class GradingPlugin:
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> torch.Generator:
         """A CPU generator seeded from the run's seed and this test's id."""
-        return torch.Generator().manual_seed(test_seed(self._seed, request.node.nodeid))
+        return torch.Generator().manual_seed(per_test_seed(self._seed, request.node.nodeid))
 
     # ----------------------------------------------------------------- hooks
 
