@@ -98,7 +98,8 @@ def grade_exercise(
     finally:
         student.close()
         student_cpu.close()
-    printed = "".join(student.stdout + student_cpu.stdout * (student_cpu is not student))
+    outputs = student.stdout if student_cpu is student else student.stdout + student_cpu.stdout
+    printed = "".join(outputs)
     notes = (f"your code printed:\n{printed[:4000]}",) if printed else ()
     return ExerciseResult(
         exercise=exercise.id,
