@@ -1,0 +1,77 @@
+"""Exercise 04 — Glow invertible 1x1 convolution with an LU-factored weight (reference solution).
+
+Direction: the forward map is the generative one, z -> x; the inverse is x -> z.
+Tensors are batch first: z and x have shape (B, C, H, W).
+
+    W = P @ L @ U                       (C, C)
+    L = tril(lower, -1) + I             unit lower-triangular (its diagonal is fixed to 1)
+    U = triu(upper, 1) + diag(sign_diag * exp(log_abs_diag))
+    x[b, :, h, w] = W @ z[b, :, h, w]   the same C x C matrix at every pixel
+    log|det dx/dz| = H * W * sum_i log_abs_diag_i     (B,), the same for every sample
+
+det P = +-1 and det L = 1, so log|det W| = sum_i log|U_ii| = sum_i log_abs_diag_i.
+Inverse: z = U^-1 L^-1 P^T x per pixel (two triangular solves), log|det dz/dx| = minus that.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _unit_lower(lower: Tensor) -> Tensor:
+    eye = torch.eye(lower.shape[-1], dtype=lower.dtype, device=lower.device)
+    return torch.tril(lower, diagonal=-1) + eye
+
+
+def _upper(upper: Tensor, sign_diag: Tensor, log_abs_diag: Tensor) -> Tensor:
+    return torch.triu(upper, diagonal=1) + torch.diag(sign_diag * torch.exp(log_abs_diag))
+
+
+def lu_weight(
+    permutation: Tensor, lower: Tensor, upper: Tensor, sign_diag: Tensor, log_abs_diag: Tensor
+) -> Tensor:
+    """The (C, C) weight W = P @ L @ U from its LU parameters."""
+    return permutation @ _unit_lower(lower) @ _upper(upper, sign_diag, log_abs_diag)
+
+
+def _log_det(x: Tensor, log_abs_diag: Tensor) -> Tensor:
+    """H * W * sum(log_abs_diag), repeated for each of the B samples of x (B, C, H, W)."""
+    pixels = x.shape[-2] * x.shape[-1]
+    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()
+
+
+def invertible_conv_forward(
+    z: Tensor,
+    permutation: Tensor,
+    lower: Tensor,
+    upper: Tensor,
+    sign_diag: Tensor,
+    log_abs_diag: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """z (B, C, H, W) -> (x = W z per pixel (B, C, H, W), log|det dx/dz| (B,))."""
+    weight = lu_weight(permutation, lower, upper, sign_diag, log_abs_diag)
+    x = torch.einsum("ij,bjhw->bihw", weight, z)
+    return x, _log_det(z, log_abs_diag)
+
+
+def invertible_conv_inverse(
+    x: Tensor,
+    permutation: Tensor,
+    lower: Tensor,
+    upper: Tensor,
+    sign_diag: Tensor,
+    log_abs_diag: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """x (B, C, H, W) -> (z = W^-1 x per pixel, log|det dz/dx| = -H*W*sum(log_abs_diag) (B,))."""
+    batch, channels, height, width = x.shape
+    columns = x.transpose(0, 1).reshape(channels, -1)  # (C, B*H*W): one column per pixel
+    unpermuted = permutation.T @ columns  # P^-1 = P^T
+    after_lower = torch.linalg.solve_triangular(
+        _unit_lower(lower), unpermuted, upper=False, unitriangular=True
+    )
+    z_columns = torch.linalg.solve_triangular(
+        _upper(upper, sign_diag, log_abs_diag), after_lower, upper=True
+    )
+    z = z_columns.reshape(channels, batch, height, width).transpose(0, 1).contiguous()
+    return z, -_log_det(x, log_abs_diag)

@@ -1,0 +1,172 @@
+"""Project tests for exercise-05 (composing flows) and the trusted layers it uses.
+
+They prove that the hidden tests grade correctly (full marks for the reference, zero with
+clear messages for the stub, lost points plus the matching hint for typical mistakes) and
+that the reference and grader/testing/layers.py agree with independent oracles (autograd
+Jacobian + slogdet, the exact Gaussian of an affine flow, numerical integration).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+from grader.results import ExerciseResult
+from grader.session import grade_exercise
+from grader.testing.flows import ConstantConditioner
+from grader.testing.layers import (
+    AffineCoupling,
+    ElementwiseAffine,
+    LULinear,
+    Permutation,
+    Reverse,
+    affine_flow,
+    random_flow,
+)
+from grader.testing.oracles import autograd_log_abs_det
+from solutions import exercise_05_composition as reference
+
+EXERCISE = "exercise-05"
+FUNCTIONS = ("compose_forward", "compose_inverse", "flow_log_prob")
+WRONG = Path(__file__).parent / "wrong" / "exercise_05"
+
+# folder under tests/wrong/exercise_05 -> a distinctive piece of the hint it must get
+MISTAKES = {
+    "inverse_forward_order": "the inverse runs in REVERSE order",
+    "inverse_log_det_subtracted": "add these log-dets, do not subtract",
+    "missing_base_constant": "includes the constant -d/2 log(2 pi)",
+    "forward_for_density": "density evaluation goes x -> z",
+    "last_log_det_only": "not just the last layer's log-det",
+    "total_starts_as_number": "an empty flow is the identity",
+}
+
+
+@pytest.fixture(scope="module")
+def wrong_results() -> dict[str, ExerciseResult]:
+    return {name: grade_exercise(EXERCISE, WRONG / name, seed=0) for name in MISTAKES}
+
+
+def test_reference_gets_full_marks() -> None:
+    result = grade_exercise(EXERCISE, Path("solutions"), seed=0)
+    assert result.max_score == 10
+    assert result.full_marks, [t.output for t in result.tests if t.status != "passed"]
+
+
+def test_stub_scores_zero_with_not_implemented_messages() -> None:
+    result = grade_exercise(EXERCISE, Path("exercises"), seed=0)
+    assert result.score == 0 and result.max_score == 10
+    assert all(t.status == "failed" for t in result.tests), "no internal errors expected"
+    outputs = "\n".join(t.output for t in result.tests)
+    for function in FUNCTIONS:
+        assert f"not implemented yet: {function}" in outputs
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_typical_mistake_loses_points_with_its_hint(
+    mistake: str, wrong_results: dict[str, ExerciseResult]
+) -> None:
+    result = wrong_results[mistake]
+    assert result.score < result.max_score
+    assert all(t.status != "error" for t in result.tests), [t.output for t in result.tests]
+    hints = [t.feedback.hint or "" for t in result.tests if t.feedback is not None]
+    assert any(MISTAKES[mistake] in hint for hint in hints), hints
+
+
+def _all_layers(d: int) -> list[torch.nn.Module]:
+    layers = [ElementwiseAffine.random(d, 1), Reverse(), Permutation(d, 2), LULinear(d, 3)]
+    return layers + ([AffineCoupling.random(d, 4, scale=1.0)] if d >= 2 else [])
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_layers_keep_their_contract(d: int) -> None:
+    """Each trusted layer: picklable, inverse undoes forward, log-dets match autograd + slogdet."""
+    z = torch.randn(3, d, dtype=torch.float64)
+    for layer in _all_layers(d):
+        layer = pickle.loads(pickle.dumps(layer))
+        x, ld_forward = layer.forward(z)
+        back, ld_inverse = layer.inverse(x)
+        torch.testing.assert_close(back, z)
+        assert ld_forward.shape == (3,) and ld_inverse.shape == (3,)
+        torch.testing.assert_close(ld_forward.detach(), autograd_log_abs_det(_fwd(layer), z))
+        torch.testing.assert_close(ld_inverse.detach(), autograd_log_abs_det(_inv(layer), x))
+        x32, ld32 = layer.forward(z.float())
+        assert x32.dtype == ld32.dtype == torch.float32
+
+
+def _fwd(layer):
+    return lambda v: layer.forward(v)[0]
+
+
+def _inv(layer):
+    return lambda v: layer.inverse(v)[0]
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5])
+def test_reference_log_dets_match_autograd_jacobian(d: int) -> None:
+    layers = random_flow(d, seed=d, depth=6)
+    z = torch.randn(2, d, dtype=torch.float64)
+    x, ld_forward = reference.compose_forward(layers, z)
+    _, ld_inverse = reference.compose_inverse(layers, x)
+
+    def forward(v: Tensor) -> Tensor:
+        return reference.compose_forward(layers, v)[0]
+
+    def inverse(v: Tensor) -> Tensor:
+        return reference.compose_inverse(layers, v)[0]
+
+    torch.testing.assert_close(ld_forward.detach(), autograd_log_abs_det(forward, z))
+    torch.testing.assert_close(ld_inverse.detach(), autograd_log_abs_det(inverse, x.detach()))
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_reference_log_prob_of_affine_flow_is_exact_gaussian(d: int) -> None:
+    """x = A z + b with z ~ N(0, I) has density N(b, A A^T); A and b found by autograd."""
+    layers = affine_flow(d, seed=7, depth=5)
+    shift = reference.compose_forward(layers, torch.zeros(1, d, dtype=torch.float64))[0][0]
+    matrix = torch.autograd.functional.jacobian(
+        lambda v: reference.compose_forward(layers, v.unsqueeze(0))[0][0],
+        torch.zeros(d, dtype=torch.float64),
+    )
+    gaussian = torch.distributions.MultivariateNormal(shift, matrix @ matrix.T)
+    x = torch.randn(6, d, dtype=torch.float64) * 2
+    torch.testing.assert_close(reference.flow_log_prob(layers, x), gaussian.log_prob(x))
+
+
+def test_reference_density_of_nonlinear_flow_integrates_to_one() -> None:
+    layers = random_flow(2, seed=11, depth=5)
+    step = 0.04
+    grid = torch.arange(-12.0, 12.0, step, dtype=torch.float64)
+    points = torch.cartesian_prod(grid, grid)
+    with torch.no_grad():
+        mass = reference.flow_log_prob(layers, points).exp().sum() * step**2
+    assert abs(float(mass) - 1.0) < 2e-3
+
+
+def test_reference_worked_composition() -> None:
+    """Coupling (log s=0.5, t=2), Reverse, coupling (log s=log 2, t=-1) on z = (1, 3)."""
+    layers = [
+        AffineCoupling(ConstantConditioner([0.5], [2.0])),
+        Reverse(),
+        AffineCoupling(ConstantConditioner([math.log(2.0)], [-1.0])),
+    ]
+    z = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
+    x, log_det = reference.compose_forward(layers, z)
+    torch.testing.assert_close(
+        x.detach(), torch.tensor([[6.946, 1.0]], dtype=torch.float64), atol=1e-3, rtol=0
+    )
+    assert abs(float(log_det.detach()[0]) - 1.193) < 1e-3
+    log_prob = reference.flow_log_prob(layers, x.detach())
+    assert abs(float(log_prob.detach()[0]) - (-8.031)) < 1e-3
+
+
+def test_reference_empty_flow_is_identity() -> None:
+    x = torch.randn(4, 3, dtype=torch.float32)
+    z, log_det = reference.compose_inverse([], x)
+    assert torch.equal(z, x) and torch.equal(log_det, torch.zeros(4))
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
+    torch.testing.assert_close(reference.flow_log_prob([], x), expected)
