@@ -130,7 +130,7 @@ def take(
     restart: bool,
     save_file: Path | None,
 ) -> None:
-    """Take quiz NAME: answer by letter(s), number or expression, one per line."""
+    """Take quiz NAME; answer by letters, a number or an expression."""
     from grader.quiz.attempt_file import write_attempt_file
     from grader.quiz.take import begin_attempt, run_attempt
 
@@ -257,7 +257,7 @@ def import_command(
 @quiz.command()
 @click.pass_context
 def check(context: click.Context) -> None:
-    """Validate every quiz file, its keys and templates, and the unit's coverage."""
+    """Validate the bank: files, keys, templates, coverage."""
     from grader.quiz.lint import coverage_gaps, lint_quiz
 
     quizzes, errors = load_bank(_bank(context))

@@ -161,7 +161,7 @@ def run_attempt(
         return record.state
     finish_attempt(quiz, record, shown)
     save(record)
-    show_results(quiz, record, console, detailed=not immediate, shown=shown)
+    show_results(quiz, record, console, detailed=quiz.has_key and not immediate, shown=shown)
     return record.state
 
 
@@ -215,6 +215,8 @@ def review_attempt(quiz: Quiz, record: QuizAttemptRecord, console: Console) -> N
     """Replay a stored attempt: each question as shown, the answer given, its feedback."""
     header = f"Attempt {record.attempt} of {record.student} at {quiz.name} ({record.state})"
     console.say(header)
+    if record.state == "in-progress":
+        console.say(f"Not finished yet: `grade quiz take {quiz.name}` continues it.")
     show_results(quiz, record, console, detailed=True)
 
 
