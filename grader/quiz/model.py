@@ -1,0 +1,138 @@
+"""The quiz data model: quizzes, questions, options, misconceptions and variant templates.
+
+Plain frozen dataclasses, built from a bank file by `grader.quiz.schema` and written back by
+`grader.quiz.serialize`. Key fields (`Option.correct`, `Question.answer`, feedback) are
+`None`/empty in a bank whose key was removed for the student kit (`Quiz.has_key` False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Kind = Literal["single", "multi", "numeric", "symbolic"]
+Mode = Literal["practice", "exam"]
+Rule = Literal["all-or-nothing", "net-correct", "coverage", "each-answer"]
+
+KINDS: tuple[str, ...] = ("single", "multi", "numeric", "symbolic")
+MODES: tuple[str, ...] = ("practice", "exam")
+RULES: tuple[str, ...] = ("all-or-nothing", "net-correct", "coverage", "each-answer")
+
+RULE_TEXT: dict[str, str] = {
+    "all-or-nothing": "full marks only for exactly the correct set; otherwise 0",
+    "net-correct": "(correct picks - wrong picks) / number of correct options, at least 0",
+    "coverage": "(correct picks / correct options) x (correct picks / picks)",
+    "each-answer": "1 - (wrong picks + missed correct options) / number of options, at least 0",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice of a single/multi question. `id` is stable; the shown letter is not."""
+
+    id: str
+    text: str
+    correct: bool | None = None
+    feedback: str = ""
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A recognised wrong numeric value or expression and the feedback that explains it.
+
+    For a template, `value` is computed by the solver (under the same id) per student.
+    """
+
+    id: str
+    feedback: str
+    value: float | None = None
+    expression: str | None = None
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one template parameter is drawn: `uniform` (rounded), `integer` or `choice`."""
+
+    name: str
+    kind: Literal["uniform", "integer", "choice"]
+    low: float = 0.0
+    high: float = 0.0
+    decimals: int = 2
+    values: tuple[float, ...] = ()
+    nonzero: bool = False
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A parameterised question: numbers drawn per student, answer computed by `solver`."""
+
+    params: tuple[ParamSpec, ...]
+    solver: str | None
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a quiz.
+
+    single/multi: `options` (multi also `rule`); numeric: `answer` (float) within
+    max(`tolerance`, `relative` * |answer|); symbolic: `answer` (expression text) in the
+    declared `symbols` (name -> sympy assumptions), checked for equivalence with sympy.
+    """
+
+    id: str
+    kind: Kind
+    stem: str
+    points: float = 1.0
+    explanation: str = ""
+    objectives: tuple[int, ...] = ()
+    pitfalls: tuple[str, ...] = ()
+    options: tuple[Option, ...] = ()
+    shuffle: bool = True
+    rule: Rule | None = None
+    answer: float | str | None = None
+    tolerance: float = 0.0
+    relative: float = 0.0
+    symbols: dict[str, dict[str, bool]] = field(default_factory=dict)
+    functions: tuple[str, ...] | None = None
+    correct_feedback: str = ""
+    misconceptions: tuple[Misconception, ...] = ()
+    variant: Variant | None = None
+
+    def option(self, option_id: str) -> Option:
+        for option in self.options:
+            if option.id == option_id:
+                return option
+        raise KeyError(option_id)
+
+    @property
+    def correct_ids(self) -> tuple[str, ...]:
+        return tuple(o.id for o in self.options if o.correct)
+
+    @property
+    def is_choice(self) -> bool:
+        return self.kind in ("single", "multi")
+
+
+@dataclass(frozen=True)
+class Quiz:
+    """A quiz: its questions in order. `name` is the bank file's stem (`grade quiz take NAME`)."""
+
+    name: str
+    title: str
+    mode: Mode
+    questions: tuple[Question, ...]
+    description: str = ""
+    has_key: bool = True
+    source: Path | None = None
+
+    def question(self, question_id: str) -> Question:
+        for question in self.questions:
+            if question.id == question_id:
+                return question
+        raise KeyError(question_id)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(q.points for q in self.questions))
