@@ -132,5 +132,13 @@ def list_exercises(gradebook: Path | None, student: str | None) -> None:
         click.echo(f"{exercise.id:<{width}}  {status:>14}  {exercise.title}")
 
 
+def _add_subgroups() -> None:
+    from grader.quiz.cli import quiz
+
+    main.add_command(quiz)
+
+
+_add_subgroups()
+
 if __name__ == "__main__":
     main()
