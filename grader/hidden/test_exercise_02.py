@@ -1,0 +1,460 @@
+"""Hidden tests for exercise-02 (triangular Jacobians, affine autoregressive flow). 10 points.
+
+Inputs are drawn per test from the run's seed; expected values come from `solutions`,
+cross-checked by independent oracles (round trip, finite-difference Jacobian + slogdet of
+the student's own map, the unit's worked numbers). A cost test rejects a dense O(d^3)
+determinant by a time limit that a correct O(d) answer meets a thousand times over.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+import torch
+from torch import Tensor
+
+from grader.runner.errors import StudentTimeout
+from grader.testing import (
+    describe,
+    expect_close,
+    expect_finite,
+    expect_structure,
+    expect_true,
+    expect_tuple,
+    expect_unchanged,
+)
+from grader.testing.checks import fail
+from grader.testing.flows_02 import LargeLowerTriangular, triangular_diagonal
+from grader.testing.oracles import perturbation_batch
+
+CASES = [
+    (1, 1, torch.float64),
+    (5, 4, torch.float32),
+    (4, 7, torch.float64),
+    (3, 10, torch.float32),
+]
+Weights = tuple[Tensor, Tensor, Tensor, Tensor]  # (W_m, b_m, W_a, b_a)
+Device = torch.device | str
+COST_D = 6000
+COST_TIMEOUT_S = 1.0
+
+WRONG_SIGN = "wrong sign of the log-det: the forward map gives +sum_i a_i, the inverse -sum_i a_i"
+MISSING_ABS = (
+    "take the absolute value first: log|J_ii|, not log(J_ii) — a negative diagonal entry "
+    "gives NaN, yet |det J| is perfectly well defined"
+)
+LOG_OF_PRODUCT = (
+    "sum the logs, do not take the log of the product: prod_i |J_ii| underflows to 0 "
+    "(log -> -inf) or overflows to inf for large d, while sum_i log|J_ii| is an ordinary number"
+)
+DENSE_DETERMINANT = (
+    "formed a dense determinant: O(d^3) work (det, slogdet, logdet or an LU factorisation); "
+    "for a triangular matrix log|det J| = sum_i log|J_ii| costs O(d)"
+)
+INCLUSIVE_MASK = (
+    "the conditioner must see z_<i only: mask with the strictly lower triangle tril(W, -1); "
+    "tril(W) keeps the diagonal, so x_i would depend on z_i through m_i and a_i too"
+)
+NO_MASK = (
+    "mask the weights: m_i and a_i may depend on z_<i only, so use tril(W, -1), "
+    "not the full matrix W"
+)
+WRONG_TRANSPOSE = (
+    "m = z @ tril(W, -1).T: row i of the masked weight produces m_i; without .T, "
+    "x_i is conditioned on the later z_j (j > i)"
+)
+SCALE_NOT_EXP = "the scale is exp(a): x = z * exp(a) + m, not z * a + m"
+SHIFT_FIRST = "x = z * exp(a) + m: scale first, then shift (not (z + m) * exp(a))"
+LOG_DET_EXP = "log|det dx/dz| = sum_i a_i (the log of exp(a_i)), not sum_i exp(a_i)"
+ROUND_TRIP = (
+    "your inverse does not undo your forward: both must use the same strictly lower "
+    "masks tril(W, -1), and the inverse must feed the z_<i it has already computed (not x) "
+    "into the conditioner"
+)
+TRIANGULAR = (
+    "an autoregressive map has a lower-triangular Jacobian: output i may depend on inputs "
+    "1..i only; check the mask tril(W, -1) and the transpose in z @ tril(W, -1).T"
+)
+PARALLEL_INVERSE = (
+    "the inverse is sequential: m_i and a_i are functions of z_<i, which you only know "
+    "after computing z_1..z_(i-1); feeding x into the conditioner solves a different map"
+)
+
+
+def _case_name(batch: int, d: int, dtype: torch.dtype) -> str:
+    return f"(B={batch}, d={d}, {str(dtype).removeprefix('torch.')})"
+
+
+def _weights(
+    rng: torch.Generator, d: int, dtype: torch.dtype, device: Device, scale: float = 0.6
+) -> Weights:
+    """(W_m, b_m, W_a, b_a) with full (unmasked) random matrices, so a missing mask shows."""
+    gain = scale / max(d, 1) ** 0.5
+    shapes = [(d, d), (d,), (d, d), (d,)]
+    gains = [gain * 2, 0.5, gain, 0.3]
+    return tuple(  # type: ignore[return-value]
+        (torch.randn(*shape, generator=rng, dtype=torch.float64) * g).to(dtype).to(device)
+        for shape, g in zip(shapes, gains, strict=True)
+    )
+
+
+def _conditioner(
+    v: Tensor, weights: Weights, diagonal: int | None = -1, transpose: bool = True
+) -> tuple[Tensor, Tensor]:
+    """(m, a) with the given mask; the defaults are the correct strictly lower masks."""
+    w_m, b_m, w_a, b_a = weights
+    masked_m = torch.tril(w_m, diagonal) if diagonal is not None else w_m
+    masked_a = torch.tril(w_a, diagonal) if diagonal is not None else w_a
+    if transpose:
+        masked_m, masked_a = masked_m.T, masked_a.T
+    return v @ masked_m + b_m, v @ masked_a + b_a
+
+
+def _forward_misconceptions(
+    z: Tensor, weights: Weights
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """What typical mistakes return for (x, log_det) of the forward map."""
+    m, a = _conditioner(z, weights)
+    variants = {
+        INCLUSIVE_MASK: _conditioner(z, weights, diagonal=0),
+        NO_MASK: _conditioner(z, weights, diagonal=None),
+        WRONG_TRANSPOSE: _conditioner(z, weights, transpose=False),
+    }
+    x_misc = {hint: z * torch.exp(va) + vm for hint, (vm, va) in variants.items()}
+    x_misc[SCALE_NOT_EXP] = z * a + m
+    x_misc[SHIFT_FIRST] = (z + m) * torch.exp(a)
+    ld_misc = {WRONG_SIGN: -a.sum(-1), LOG_DET_EXP: torch.exp(a).sum(-1)}
+    ld_misc.update({hint: va.sum(-1) for hint, (_, va) in variants.items()})
+    return x_misc, ld_misc
+
+
+def _sequential_inverse(
+    x: Tensor, weights: Weights, step: Callable[[Tensor, Tensor, Tensor], Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Solve for z one dimension at a time with z_i = step(x_i, m_i, a_i)."""
+    w_m, b_m, w_a, b_a = weights
+    columns: list[Tensor] = []
+    log_scales: list[Tensor] = []
+    for i in range(x.shape[-1]):
+        previous = torch.stack(columns, -1) if columns else x[..., :0]
+        m = previous @ torch.tril(w_m, -1)[i, :i] + b_m[i]
+        a = previous @ torch.tril(w_a, -1)[i, :i] + b_a[i]
+        columns.append(step(x[..., i], m, a))
+        log_scales.append(a)
+    return torch.stack(columns, -1), torch.stack(log_scales, -1).sum(-1)
+
+
+def _inverse_misconceptions(
+    x: Tensor, weights: Weights, reference: ModuleType
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """What typical mistakes return for (z, log_det) of the inverse map."""
+    m_x, a_x = _conditioner(x, weights)
+    z_multiply, _ = _sequential_inverse(x, weights, lambda xi, m, a: (xi - m) * torch.exp(a))
+    z_order, _ = _sequential_inverse(x, weights, lambda xi, m, a: xi * torch.exp(-a) - m)
+    _, sum_a = _sequential_inverse(x, weights, lambda xi, m, a: (xi - m) * torch.exp(-a))
+    forward_x, _ = reference.autoregressive_affine_forward(x, *weights)
+    z_misc = {
+        PARALLEL_INVERSE: (x - m_x) * torch.exp(-a_x),
+        "the inverse divides by exp(a_i): z_i = (x_i - m_i) * exp(-a_i)": z_multiply,
+        "undo the forward steps in reverse order: subtract m_i first, then divide by "
+        "exp(a_i)": z_order,
+        "this is the forward map; the inverse must undo it": forward_x,
+    }
+    ld_misc = {WRONG_SIGN: sum_a, PARALLEL_INVERSE: -a_x.sum(-1)}
+    return z_misc, ld_misc
+
+
+def _data(
+    rng: torch.Generator,
+    batch: int,
+    d: int,
+    dtype: torch.dtype,
+    device: Device,
+    weights: Weights,
+    reference: ModuleType,
+) -> Tensor:
+    """Data x = forward(z) for z ~ N(0, I): typical flow outputs, so the sequential inverse
+    stays moderate (for arbitrary x it can grow exponentially along the dimensions)."""
+    z = torch.randn(batch, d, generator=rng, dtype=torch.float64).to(dtype).to(device)
+    return reference.autoregressive_affine_forward(z, *weights)[0]
+
+
+def _triangular(
+    rng: torch.Generator,
+    batch: int,
+    d: int,
+    dtype: torch.dtype,
+    device: Device,
+    log_range: float = 1.0,
+) -> Tensor:
+    """Lower-triangular (B, d, d) with random-sign diagonal |J_ii| = exp(U(-r, r))."""
+    lower = torch.tril(torch.randn(batch, d, d, generator=rng, dtype=torch.float64), -1)
+    magnitude = torch.exp(
+        (torch.rand(batch, d, generator=rng, dtype=torch.float64) * 2 - 1) * log_range
+    )
+    sign = torch.where(torch.rand(batch, d, generator=rng) < 0.5, -1.0, 1.0).to(torch.float64)
+    return (lower + torch.diag_embed(magnitude * sign)).to(dtype).to(device)
+
+
+def _triangular_misconceptions(jacobian: torch.Tensor) -> dict[str, torch.Tensor]:
+    diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1)
+    correct = torch.log(diagonal.abs()).sum(-1)
+    return {
+        MISSING_ABS: torch.log(diagonal).sum(-1),
+        LOG_OF_PRODUCT: torch.log(torch.prod(diagonal, dim=-1).abs()),
+        "wrong sign: log|det J| = +sum_i log|J_ii|": -correct,
+        "the determinant is the product of the diagonal, so its log is sum_i log|J_ii|, "
+        "not sum_i J_ii": diagonal.sum(-1),
+        "sum the logs of the diagonal entries, not the log of their sum (the trace)": torch.log(
+            diagonal.sum(-1).abs()
+        ),
+    }
+
+
+@pytest.mark.points(1)
+def test_worked_example(student):
+    """The unit's numbers: planar-flow J with det 1.7864 -> 0.580; diag (2, 0.5, 0.8) -> -0.2231."""
+    sech2 = 1.0 / math.cosh(-0.5) ** 2  # w^T z + b = 0.5 - 1.0 = -0.5
+    planar = torch.tensor([[[1.0 + sech2, 0.0], [2.0 * sech2, 1.0]]], dtype=torch.float64)
+    diag = torch.tensor([[[2.0, 0.0, 0.0], [0.3, 0.5, 0.0], [-1.2, 0.7, 0.8]]], dtype=torch.float64)
+    examples = [
+        (planar, math.log(1.0 + sech2), "J^T of the planar flow in worked example 3 (det 1.7864)"),
+        (diag, math.log(2.0 * 0.5 * 0.8), "lower-triangular J with diagonal (2, 0.5, 0.8)"),
+    ]
+    for jacobian, value, name in examples:
+        expect_close(
+            student.triangular_log_abs_det(jacobian),
+            torch.tensor([value], dtype=torch.float64),
+            what=f"triangular_log_abs_det for the {name}: expected {value:.4f}",
+            misconceptions=_triangular_misconceptions(jacobian),
+        )
+
+
+@pytest.mark.points(1)
+def test_triangular_matches_reference(student, reference, device, rng):
+    """triangular_log_abs_det = sum_i log|J_ii| for several shapes, dtypes, negative diagonals."""
+    for batch, d, dtype in CASES:
+        jacobian = _triangular(rng, batch, d, dtype, device)
+        expect_close(
+            student.triangular_log_abs_det(jacobian),
+            reference.triangular_log_abs_det(jacobian),
+            what=f"triangular_log_abs_det(J) for J of {describe(jacobian)}",
+            misconceptions=_triangular_misconceptions(jacobian),
+        )
+
+
+@pytest.mark.points(1)
+def test_triangular_extreme_diagonals(student, reference, device, rng):
+    """Tiny and huge diagonals (d = 400): log|det J| stays finite where the product does not."""
+    for log_center, dtype in ((-7.0, torch.float64), (7.0, torch.float64), (-3.0, torch.float32)):
+        jacobian = _triangular(rng, 2, 400, torch.float64, "cpu", log_range=0.5)
+        diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1)
+        jacobian = jacobian + torch.diag_embed(diagonal * (math.exp(log_center) - 1.0))
+        jacobian = jacobian.to(dtype).to(device)
+        expected = reference.triangular_log_abs_det(jacobian)
+        got = student.triangular_log_abs_det(jacobian)
+        size = "tiny" if log_center < 0 else "huge"
+        what = (
+            f"triangular_log_abs_det for {size} diagonal entries |J_ii| ~ "
+            f"{math.exp(log_center):.2g} ({describe(jacobian)})"
+        )
+        misconceptions = _triangular_misconceptions(jacobian)
+        expect_close(got, expected, what=what, misconceptions=misconceptions)
+        expect_finite(got, what=what, hint=LOG_OF_PRODUCT)
+
+
+@pytest.mark.points(1)
+def test_triangular_cost(student_cpu, rng):
+    """Cost: log|det J| of a 6000 x 6000 triangular matrix within 1 s on one CPU thread (O(d))."""
+    seed = int(torch.randint(0, 2**31 - 2, (1,), generator=rng))
+    what = f"triangular_log_abs_det(J) for J of shape (1, {COST_D}, {COST_D}), float64"
+    try:
+        result = student_cpu.call_full(
+            "triangular_log_abs_det", (LargeLowerTriangular(COST_D, seed),), timeout=COST_TIMEOUT_S
+        )
+    except StudentTimeout:
+        fail(
+            f"{what} within {COST_TIMEOUT_S:g} s (a diagonal sum takes milliseconds)",
+            f"your function ran for more than {COST_TIMEOUT_S:g} s and was stopped",
+            DENSE_DETERMINANT,
+        )
+    diagonal = triangular_diagonal(COST_D, seed)
+    expected = torch.log(diagonal.abs()).sum().reshape(1)
+    expect_close(
+        result.value,
+        expected,
+        what=what,
+        misconceptions={
+            LOG_OF_PRODUCT: torch.log(torch.prod(diagonal).abs()).reshape(1),
+            MISSING_ABS: torch.log(diagonal).sum().reshape(1),
+        },
+    )
+
+
+@pytest.mark.points(1)
+def test_forward_matches_reference(student, reference, device, rng):
+    """Forward z -> (x, log_det) matches the reference for several shapes and dtypes."""
+    for batch, d, dtype in CASES:
+        z = torch.randn(batch, d, generator=rng, dtype=torch.float64).to(dtype).to(device)
+        weights = _weights(rng, d, dtype, device)
+        x_ref, ld_ref = reference.autoregressive_affine_forward(z, *weights)
+        x_misc, ld_misc = _forward_misconceptions(z, weights)
+        x, log_det = expect_tuple(
+            student.autoregressive_affine_forward(z, *weights),
+            2,
+            "autoregressive_affine_forward",
+            "(x, log_det)",
+        )
+        where = _case_name(batch, d, dtype)
+        expect_close(x, x_ref, what=f"x = forward(z) {where}", misconceptions=x_misc)
+        expect_close(
+            log_det, ld_ref, what=f"log|det dx/dz| from forward {where}", misconceptions=ld_misc
+        )
+
+
+@pytest.mark.points(2)
+def test_inverse_matches_reference(student, reference, device, rng):
+    """Inverse x -> (z, log_det), solved dimension by dimension, matches the reference."""
+    for batch, d, dtype in CASES:
+        weights = _weights(rng, d, dtype, device)
+        x = _data(rng, batch, d, dtype, device, weights, reference)
+        z_ref, ld_ref = reference.autoregressive_affine_inverse(x, *weights)
+        z_misc, ld_misc = _inverse_misconceptions(x, weights, reference)
+        z, log_det = expect_tuple(
+            student.autoregressive_affine_inverse(x, *weights),
+            2,
+            "autoregressive_affine_inverse",
+            "(z, log_det)",
+        )
+        where = _case_name(batch, d, dtype)
+        expect_close(z, z_ref, what=f"z = inverse(x) {where}", misconceptions=z_misc)
+        expect_close(
+            log_det, ld_ref, what=f"log|det dz/dx| from inverse {where}", misconceptions=ld_misc
+        )
+
+
+@pytest.mark.points(1)
+def test_round_trip(student, device, rng):
+    """Your inverse undoes your forward (both ways round) and the log-dets cancel."""
+    for batch, d, dtype in CASES:
+        weights = _weights(rng, d, dtype, device)
+        z = torch.randn(batch, d, generator=rng, dtype=torch.float64).to(dtype).to(device)
+        x, ld_forward = expect_tuple(
+            student.autoregressive_affine_forward(z, *weights),
+            2,
+            "autoregressive_affine_forward",
+            "(x, log_det)",
+        )
+        back, ld_inverse = expect_tuple(
+            student.autoregressive_affine_inverse(x, *weights),
+            2,
+            "autoregressive_affine_inverse",
+            "(z, log_det)",
+        )
+        where = _case_name(batch, d, dtype)
+        expect_close(
+            back,
+            z,
+            what=f"inverse(forward(z)) {where}",
+            hint=ROUND_TRIP,
+        )
+        expect_close(
+            ld_forward + ld_inverse,
+            torch.zeros_like(ld_forward),
+            what=f"forward log-det + inverse log-det (should be 0) {where}",
+            hint=WRONG_SIGN,
+        )
+        again, _ = expect_tuple(
+            student.autoregressive_affine_forward(back, *weights),
+            2,
+            "autoregressive_affine_forward",
+            "(x, log_det)",
+        )
+        expect_close(
+            again,
+            x,
+            what=f"forward(inverse(x)) {where}",
+            hint="your forward and inverse are not inverse maps",
+        )
+
+
+def _finite_difference_jacobian(outputs: torch.Tensor, step: float = 1e-5) -> torch.Tensor:
+    d = outputs.shape[0] // 2
+    flat = outputs.to(torch.float64).reshape(2 * d, -1)
+    return ((flat[:d] - flat[d:]) / (2 * step)).T  # column j = dF/dz_j
+
+
+@pytest.mark.points(1)
+def test_log_det_matches_jacobian(student, reference, rng):
+    """Your maps are triangular; their log-dets equal log|det J| (finite differences, slogdet)."""
+    for d in (2, 5):
+        weights = _weights(rng, d, torch.float64, "cpu", scale=1.5)
+        z = torch.randn(1, d, generator=rng, dtype=torch.float64)
+        x, _ = reference.autoregressive_affine_forward(z, *weights)
+        for function, point, sign in (
+            ("autoregressive_affine_forward", z, 1.0),
+            ("autoregressive_affine_inverse", x, -1.0),
+        ):
+            outputs, _ = expect_tuple(
+                student.call(function, perturbation_batch(point[0]), *weights),
+                2,
+                function,
+                "(tensor, log_det)",
+            )
+            _, log_det = expect_tuple(
+                student.call(function, point, *weights), 2, function, "(tensor, log_det)"
+            )
+            jacobian = _finite_difference_jacobian(outputs)
+            upper = torch.triu(jacobian, 1).abs().max().item() if d > 1 else 0.0
+            expect_true(
+                upper < 1e-6,
+                f"that output i of {function} does not depend on input j > i (d={d})",
+                f"the Jacobian of your map has an entry of size {upper:.3g} above the diagonal",
+                TRIANGULAR,
+            )
+            oracle = torch.linalg.slogdet(jacobian).logabsdet.reshape(1)
+            expect_close(
+                log_det,
+                oracle,
+                what=f"log_det of {function} vs log|det J| of your own map at one point (d={d})",
+                rtol=1e-5,
+                atol=1e-6,
+                misconceptions={WRONG_SIGN: -oracle},
+                hint="the log-det you return does not describe the map you implemented"
+                + ("" if sign > 0 else " (the inverse's log-det is log|det dz/dx|)"),
+            )
+
+
+@pytest.mark.points(1)
+def test_structure(student, reference, device, rng):
+    """Shapes, dtype and device are preserved and inputs are not modified (needs correct values)."""
+    names = ["z or x", "weight_shift", "bias_shift", "weight_log_scale", "bias_log_scale"]
+    for dtype in (torch.float32, torch.float64):
+        weights = _weights(rng, 6, dtype, device)
+        v = _data(rng, 3, 6, dtype, device, weights, reference)
+        jacobian = _triangular(rng, 3, 6, dtype, device)
+        calls = [
+            ("triangular_log_abs_det", (jacobian,), ["jacobian"]),
+            ("autoregressive_affine_forward", (v, *weights), names),
+            ("autoregressive_affine_inverse", (v, *weights), names),
+        ]
+        for function, args, arg_names in calls:
+            result = student.call_full(function, args, return_inputs=True)
+            expected = getattr(reference, function)(*args)
+            got = result.value
+            if isinstance(expected, tuple):
+                got = expect_tuple(got, 2, function, "(tensor, log_det)")
+            else:
+                got, expected = (got,), (expected,)
+            for value, want in zip(got, expected, strict=True):
+                expect_close(
+                    value, want, what=f"{function} values (structure points need correct values)"
+                )
+                expect_structure(
+                    value, want, what=f"output of {function} for input of {describe(v)}"
+                )
+                expect_finite(value, what=f"output of {function}")
+            expect_unchanged(list(args), result.inputs_after, function=function, names=arg_names)

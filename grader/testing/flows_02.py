@@ -1,0 +1,51 @@
+"""A large lower-triangular Jacobian that is built where it is used (exercise-02's cost test).
+
+A (1, d, d) float64 matrix with d = 6000 is 288 MB; pickling it and copying it into the
+worker would take seconds. Instead the trusted side sends a `LargeLowerTriangular` token
+whose pickle is a call to `build_lower_triangular(d, seed)`: unpickling it in the worker
+builds a plain `torch.Tensor` there, before the call starts and before its time limit runs.
+The student's function therefore receives an ordinary tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+OFF_DIAGONAL_ENTRIES = 20_000
+
+
+def triangular_diagonal(d: int, seed: int) -> Tensor:
+    """The diagonal (d,) float64 of `build_lower_triangular(d, seed)`: |J_ii| in [0.5, 2],
+    random signs, so log|det J| is finite and the determinant itself is far from 0 or inf."""
+    generator = torch.Generator().manual_seed(seed)
+    magnitude = torch.exp((torch.rand(d, generator=generator, dtype=torch.float64) - 0.5) * 1.3)
+    sign = torch.where(torch.rand(d, generator=generator) < 0.5, -1.0, 1.0).to(torch.float64)
+    return magnitude * sign
+
+
+def build_lower_triangular(d: int, seed: int) -> Tensor:
+    """A (1, d, d) float64 lower-triangular matrix: the diagonal above plus sparse random
+    entries strictly below it (so it is not merely diagonal)."""
+    matrix = torch.zeros(1, d, d, dtype=torch.float64)
+    matrix[0].diagonal().copy_(triangular_diagonal(d, seed))
+    generator = torch.Generator().manual_seed(seed + 1)
+    rows = torch.randint(1, d, (OFF_DIAGONAL_ENTRIES,), generator=generator)
+    cols = (torch.rand(OFF_DIAGONAL_ENTRIES, generator=generator) * rows).long()
+    flat = torch.unique(rows * d + cols)  # distinct positions: the result is deterministic
+    values = torch.randn(flat.numel(), generator=generator, dtype=torch.float64)
+    matrix.view(-1)[flat] = values
+    return matrix
+
+
+@dataclass(frozen=True)
+class LargeLowerTriangular:
+    """Stands for `build_lower_triangular(d, seed)`; becomes that tensor when unpickled."""
+
+    d: int
+    seed: int
+
+    def __reduce__(self) -> tuple[object, tuple[int, int]]:
+        return build_lower_triangular, (self.d, self.seed)

@@ -1,0 +1,170 @@
+"""Project tests for exercise-02 (triangular Jacobians, affine autoregressive flow).
+
+The reference must earn full marks, the stub none, and every typical wrong submission in
+tests/wrong/exercise_02/ must lose points with the matching hint. The reference itself is
+checked against independent oracles: autograd Jacobians and torch.linalg.slogdet (float64,
+small d, both directions), and the round trip.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader.exercises import get_exercise
+from grader.results import ExerciseResult
+from grader.session import grade_exercise
+from grader.testing.flows_02 import (
+    LargeLowerTriangular,
+    build_lower_triangular,
+    triangular_diagonal,
+)
+from grader.testing.oracles import autograd_log_abs_det
+from solutions import exercise_02_triangular_logdet as reference
+
+ROOT = Path(__file__).resolve().parents[1]
+WRONG = ROOT / "tests" / "wrong" / "exercise_02"
+EXERCISE = get_exercise("exercise-02")
+
+# (folder, hidden test that must fail, distinctive part of the hint it must show)
+WRONG_SUBMISSIONS = [
+    ("dense_determinant", "triangular_cost", "formed a dense determinant: O(d^3)"),
+    ("log_of_product", "triangular_extreme_diagonals", "do not take the log of the product"),
+    ("missing_abs", "triangular_matches_reference", "take the absolute value first"),
+    ("inclusive_mask", "forward_matches_reference", "strictly lower triangle tril(W, -1)"),
+    ("parallel_inverse", "inverse_matches_reference", "the inverse is sequential"),
+    ("log_det_sign", "inverse_matches_reference", "wrong sign of the log-det"),
+]
+
+
+@cache
+def _grade(folder: str) -> ExerciseResult:
+    """Grade one wrong submission once per session (the dense one takes a second)."""
+    return grade_exercise(EXERCISE.id, WRONG / folder, seed=0)
+
+
+def _failed(result: ExerciseResult) -> dict[str, str]:
+    return {t.name: t.output for t in result.tests if t.status == "failed"}
+
+
+def _weights(generator: torch.Generator, d: int) -> tuple[torch.Tensor, ...]:
+    shapes = [(d, d), (d,), (d, d), (d,)]
+    return tuple(torch.randn(*s, generator=generator, dtype=torch.float64) * 0.5 for s in shapes)
+
+
+@pytest.fixture(scope="module")
+def generator() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def test_reference_gets_full_marks() -> None:
+    result = grade_exercise(EXERCISE.id, ROOT / "solutions", seed=0)
+    assert result.max_score == 10
+    assert result.full_marks, [t.output for t in result.tests if t.output]
+
+
+def test_stub_gets_zero_with_not_implemented_messages() -> None:
+    result = grade_exercise(EXERCISE.id, ROOT / "exercises", seed=0)
+    assert result.score == 0
+    assert all(t.status == "failed" for t in result.tests)
+    outputs = "\n".join(t.output for t in result.tests)
+    assert "internal error" not in outputs
+    assert all("not implemented yet: " in t.output for t in result.tests)
+    for function in EXERCISE.functions:
+        assert f"not implemented yet: {function}" in outputs
+
+
+@pytest.mark.parametrize(("folder", "test_name", "hint"), WRONG_SUBMISSIONS)
+def test_wrong_submission_loses_points_with_its_hint(folder: str, test_name: str, hint: str):
+    result = _grade(folder)
+    assert result.score < result.max_score
+    assert not [t.name for t in result.tests if t.status == "error"]
+    failed = _failed(result)
+    assert test_name in failed, sorted(failed)
+    assert hint in failed[test_name], failed[test_name]
+
+
+def test_dense_determinant_loses_only_the_cost_point() -> None:
+    """Its values are right, so the cost test alone must catch it."""
+    result = _grade("dense_determinant")
+    assert sorted(_failed(result)) == ["triangular_cost"]
+
+
+# ---------------------------------------------------------------- reference vs oracles
+
+
+def test_triangular_log_abs_det_matches_slogdet(generator: torch.Generator) -> None:
+    lower = torch.tril(torch.randn(5, 6, 6, generator=generator, dtype=torch.float64))
+    lower = lower + torch.diag_embed(torch.sign(torch.randn(5, 6, generator=generator)))
+    torch.testing.assert_close(
+        reference.triangular_log_abs_det(lower), torch.linalg.slogdet(lower).logabsdet
+    )
+
+
+def test_triangular_log_abs_det_is_finite_where_the_product_is_not() -> None:
+    tiny = torch.diag_embed(torch.full((1, 500), 1e-3, dtype=torch.float64))
+    assert torch.prod(torch.diagonal(tiny, dim1=-2, dim2=-1)) == 0  # the product underflows
+    torch.testing.assert_close(
+        reference.triangular_log_abs_det(tiny),
+        torch.tensor([500 * torch.log(torch.tensor(1e-3, dtype=torch.float64)).item()]),
+        check_dtype=False,
+    )
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_forward_and_inverse_log_dets_match_autograd(generator: torch.Generator, d: int) -> None:
+    weights = _weights(generator, d)
+    z = torch.randn(3, d, generator=generator, dtype=torch.float64)
+    x, forward_log_det = reference.autoregressive_affine_forward(z, *weights)
+    oracle = autograd_log_abs_det(
+        lambda v: reference.autoregressive_affine_forward(v, *weights)[0], z
+    )
+    torch.testing.assert_close(forward_log_det, oracle)
+    back, inverse_log_det = reference.autoregressive_affine_inverse(x, *weights)
+    oracle = autograd_log_abs_det(
+        lambda v: reference.autoregressive_affine_inverse(v, *weights)[0], x
+    )
+    torch.testing.assert_close(inverse_log_det, oracle)
+    torch.testing.assert_close(back, z)
+    torch.testing.assert_close(
+        forward_log_det + inverse_log_det, torch.zeros(3, dtype=torch.float64)
+    )
+
+
+def test_forward_jacobian_is_lower_triangular_with_exp_a_diagonal(generator: torch.Generator):
+    d = 5
+    weights = _weights(generator, d)
+    z = torch.randn(d, generator=generator, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda v: reference.autoregressive_affine_forward(v.unsqueeze(0), *weights)[0][0], z
+    )
+    assert torch.count_nonzero(torch.triu(jacobian, 1)) == 0
+    log_scale = z @ torch.tril(weights[2], -1).T + weights[3]
+    torch.testing.assert_close(torch.diagonal(jacobian), torch.exp(log_scale))
+
+
+def test_large_triangular_token_is_small_and_builds_the_matrix() -> None:
+    token = LargeLowerTriangular(50, seed=7)
+    payload = pickle.dumps(token)
+    assert len(payload) < 500
+    matrix = pickle.loads(payload)
+    assert type(matrix) is torch.Tensor and matrix.shape == (1, 50, 50)
+    assert torch.count_nonzero(torch.triu(matrix[0], 1)) == 0
+    torch.testing.assert_close(torch.diagonal(matrix[0]), triangular_diagonal(50, 7))
+    assert torch.equal(matrix, build_lower_triangular(50, 7))
+
+
+def test_cost_matrix_builds_quickly() -> None:
+    """The cost test's 6000 x 6000 matrix must be cheap to build, so a correct answer is fast."""
+    started = time.perf_counter()
+    matrix = build_lower_triangular(6000, seed=3)
+    assert time.perf_counter() - started < 2.0
+    torch.testing.assert_close(
+        reference.triangular_log_abs_det(matrix),
+        torch.log(triangular_diagonal(6000, 3).abs()).sum().reshape(1),
+    )
