@@ -121,28 +121,30 @@ class Pool:
 
     def _drain(self, slot: _Slot) -> bool:
         """Read a last message a dying worker may have left; True if the slot lives on."""
-        with contextlib.suppress(EOFError, OSError):
-            while slot.conn.poll():
-                self._receive(slot)
+        with contextlib.suppress(OSError):
+            while slot.conn.poll() and self._receive(slot):
+                pass
         return slot.process.is_alive()
 
-    def _receive(self, slot: _Slot) -> None:
+    def _receive(self, slot: _Slot) -> bool:
+        """Handle one message from the worker; False when its pipe is closed."""
         try:
             kind, key, payload = slot.conn.recv()
         except (EOFError, OSError):
-            return
+            return False
         if kind == "ready":
             slot.ready = True
             self._startup_failures = 0
-            return
+            return True
         task = slot.task
         if task is None or task.key != key:
-            return
+            return True
         slot.task = None
         if kind == "done":
             self.callbacks.done(task, payload)
         else:
             self.callbacks.error(task, str(payload.get("message", "unknown error")))
+        return True
 
     def _worker_died(self, slot: _Slot, queue: deque[Task]) -> None:
         self.slots.remove(slot)

@@ -88,9 +88,14 @@ def run_batch(
     seed: int | None = None,
     device: str = "cpu",
     task_limit_s: float | None = None,
+    tasks_per_worker: int = TASKS_PER_WORKER,
     stream: TextIO | None = None,
 ) -> BatchSummary:
-    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path`."""
+    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path`.
+
+    A worker exits after `tasks_per_worker` tasks and a fresh one takes its place, which
+    keeps memory flat; `task_limit_s` bounds the whole grading of one exercise.
+    """
     started = time.monotonic()
     stream = stream or sys.stderr
     folders = find_students(submissions_dir)
@@ -118,7 +123,8 @@ def run_batch(
             f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
             f"with {jobs} worker(s), seed {seed}\n"
         )
-        _grade(gradebook, plan.tasks, summary, jobs, call_timeout, device, task_limit_s, stream)
+        limits = (call_timeout, task_limit_s, tasks_per_worker)
+        _grade(gradebook, plan.tasks, summary, jobs, limits, device, stream)
         summary.quiz_attempts = _import_quiz_attempts(gradebook, folders, summary)
         gradebook.finish_batch_run(run_id, "finished", summary.graded)
     finally:
@@ -132,11 +138,11 @@ def _grade(
     tasks: list[Task],
     summary: BatchSummary,
     jobs: int,
-    call_timeout: float,
+    limits: tuple[float, float | None, int],
     device: str,
-    task_limit_s: float | None,
     stream: TextIO,
 ) -> None:
+    call_timeout, task_limit_s, tasks_per_worker = limits
     if not tasks:
         return
     _preload()
@@ -167,7 +173,7 @@ def _grade(
         progress.advance(f"{task.student} {task.exercise} not graded")
 
     config = WorkerConfig(
-        str(gradebook.path), summary.seed, device, call_timeout, summary.run_id, TASKS_PER_WORKER
+        str(gradebook.path), summary.seed, device, call_timeout, summary.run_id, tasks_per_worker
     )
     limit = task_limit_s if task_limit_s is not None else 60.0 + 20.0 * call_timeout
     pool = Pool(jobs, config, limit, PoolCallbacks(done, lost, error))

@@ -66,7 +66,13 @@ def test_rerun_grades_only_what_changed_and_regrade_keeps_history(tmp_path):
     root = tmp_path / "subs"
     make_class(root, ["correct", "wrong_sign", "empty"])
     book = tmp_path / "gb.sqlite"
-    quiet = {"jobs": 1, "call_timeout": TIMEOUT_S, "exercises": ["exercise-03"]}
+    # workers retire after 2 tasks, so fresh workers take over mid-run
+    quiet = {
+        "jobs": 1,
+        "call_timeout": TIMEOUT_S,
+        "exercises": ["exercise-03"],
+        "tasks_per_worker": 2,
+    }
     first = run_batch(root, book, stream=io.StringIO(), **quiet)
     again = run_batch(root, book, stream=io.StringIO(), **quiet)
     assert (first.planned, again.planned, again.up_to_date) == (3, 0, 3)
