@@ -4,7 +4,7 @@ Students' own runs (`grade exercise-03`, `grade quiz take`) and the instructor's
 runs write to the same schema; reports only read from it.
 """
 
-from grader.gradebook.records import QuizAttemptRecord, SubmissionRecord
+from grader.gradebook.records import BatchRunRecord, QuizAttemptRecord, SubmissionRecord, TestRow
 from grader.gradebook.store import (
     DEFAULT_GRADEBOOK,
     Gradebook,
@@ -14,9 +14,11 @@ from grader.gradebook.store import (
 
 __all__ = [
     "DEFAULT_GRADEBOOK",
+    "BatchRunRecord",
     "Gradebook",
     "GradebookError",
     "QuizAttemptRecord",
     "SubmissionRecord",
+    "TestRow",
     "default_student_id",
 ]

@@ -23,6 +23,40 @@ class SubmissionRecord:
     duration_s: float
     superseded: bool
     result_json: str
+    submitted_at: str | None = None
+    batch_run: int | None = None
+
+
+@dataclass(frozen=True)
+class TestRow:
+    """One per-test result of a stored submission (the `test_results` table)."""
+
+    submission_id: int
+    position: int
+    name: str
+    score: float
+    max_score: float
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchRunRecord:
+    """One `grade batch` run: its seed (every score it wrote used it) and how it ended.
+
+    `status` is `running` while it runs (or when it was killed without a chance to say
+    so), then `finished` or `interrupted`.
+    """
+
+    id: int
+    started_at: str
+    finished_at: str | None
+    seed: int
+    jobs: int
+    source: str
+    status: str
+    planned: int
+    graded: int
 
 
 @dataclass

@@ -56,6 +56,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UNIQUE (student, quiz, attempt)
         )""",
     ),
+    (
+        # 2: batch provenance, submission times, and at most one current row per
+        # (student, exercise) enforced by the database itself.
+        """CREATE TABLE batch_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            seed INTEGER NOT NULL,
+            jobs INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL,
+            planned INTEGER NOT NULL DEFAULT 0,
+            graded INTEGER NOT NULL DEFAULT 0
+        )""",
+        "ALTER TABLE submissions ADD COLUMN submitted_at TEXT",
+        "ALTER TABLE submissions ADD COLUMN batch_run INTEGER REFERENCES batch_runs(id)",
+        """CREATE UNIQUE INDEX submissions_one_current ON submissions(student, exercise)
+           WHERE superseded = 0""",
+        "CREATE INDEX quiz_attempts_by_quiz ON quiz_attempts(quiz, state)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

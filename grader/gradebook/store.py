@@ -1,7 +1,17 @@
 """Reading and writing the gradebook (SQLite, WAL mode, safe for parallel writers).
 
 Every write is one `BEGIN IMMEDIATE` transaction, so a crash leaves either the whole
-result or none of it; readers never see half a submission.
+result or none of it; readers never see half a submission. A partial unique index
+(schema version 2) guarantees at most one current row per (student, exercise), whatever
+the number of writers.
+
+Why the standard library's `sqlite3` and not SQLAlchemy: `grade` starts on every save in
+a student's watch loop and in each batch worker, and importing SQLAlchemy costs more
+than the whole gradebook layer; SQLite's WAL mode with a busy timeout already serves the
+concurrency of one machine (parallel batch workers plus readers). The SQL here is plain
+and small (a handful of tables, no dialect features beyond a partial index), so moving a
+large course to a server database later means porting this one module, not the callers,
+which only see `Gradebook` methods and typed records.
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from grader.gradebook.records import QuizAttemptRecord, SubmissionRecord
+from grader.gradebook.records import BatchRunRecord, QuizAttemptRecord, SubmissionRecord, TestRow
 from grader.gradebook.schema import migrate
 from grader.results import ExerciseResult
 
@@ -89,8 +99,19 @@ class Gradebook:
 
     # ------------------------------------------------------------------ exercises
 
-    def record_exercise(self, student: str, result: ExerciseResult) -> int:
-        """Store one graded submission; earlier results of the same exercise become history."""
+    def record_exercise(
+        self,
+        student: str,
+        result: ExerciseResult,
+        *,
+        submitted_at: str | None = None,
+        batch_run: int | None = None,
+    ) -> int:
+        """Store one graded submission; earlier results of the same exercise become history.
+
+        `submitted_at` (ISO 8601) is when the student handed the file in, used for late
+        penalties; `batch_run` links the row to the `grade batch` run (and seed) that made it.
+        """
         with self.transaction() as db:
             self._ensure_student(db, student)
             db.execute(
@@ -99,8 +120,9 @@ class Gradebook:
             )
             cursor = db.execute(
                 """INSERT INTO submissions (student, exercise, content_hash, suite_hash, seed,
-                   device, score, max_score, graded_at, duration_s, result_json)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   device, score, max_score, graded_at, duration_s, result_json,
+                   submitted_at, batch_run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     student,
                     result.exercise,
@@ -113,6 +135,8 @@ class Gradebook:
                     now(),
                     result.duration_s,
                     json.dumps(result.to_dict()),
+                    submitted_at,
+                    batch_run,
                 ),
             )
             submission_id = int(cursor.lastrowid or 0)
@@ -135,6 +159,75 @@ class Gradebook:
             params = (student,)
         rows = self._db.execute(query + " ORDER BY student, exercise", params).fetchall()
         return [_submission(row) for row in rows]
+
+    def current_hashes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(student, exercise) -> (content hash, suite hash) of every current row.
+
+        What `grade batch` compares against to decide what needs grading on a rerun.
+        """
+        rows = self._db.execute(
+            "SELECT student, exercise, content_hash, suite_hash FROM submissions "
+            "WHERE superseded = 0"
+        ).fetchall()
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
+    def submission_history(self, student: str, exercise: str) -> list[SubmissionRecord]:
+        """Every stored result of one (student, exercise), oldest first (history included)."""
+        rows = self._db.execute(
+            "SELECT * FROM submissions WHERE student = ? AND exercise = ? ORDER BY id",
+            (student, exercise),
+        ).fetchall()
+        return [_submission(row) for row in rows]
+
+    def test_rows(self, submission_ids: list[int] | None = None) -> list[TestRow]:
+        """Per-test results, of the given submissions or of every current submission."""
+        if submission_ids is None:
+            rows = self._db.execute(
+                "SELECT t.* FROM test_results t JOIN submissions s ON s.id = t.submission_id "
+                "WHERE s.superseded = 0 ORDER BY t.submission_id, t.position"
+            ).fetchall()
+        else:
+            marks = ", ".join("?" for _ in submission_ids)
+            rows = self._db.execute(
+                f"SELECT * FROM test_results WHERE submission_id IN ({marks}) "
+                "ORDER BY submission_id, position",
+                submission_ids,
+            ).fetchall()
+        return [TestRow(*row) for row in rows]
+
+    def students(self) -> list[str]:
+        """Every student id the gradebook knows, sorted."""
+        rows = self._db.execute("SELECT id FROM students ORDER BY id").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def ensure_students(self, students: list[str]) -> None:
+        """Register students (so that one with nothing graded still appears in reports)."""
+        with self.transaction() as db:
+            for student in students:
+                self._ensure_student(db, student)
+
+    # ------------------------------------------------------------------ batch runs
+
+    def start_batch_run(self, seed: int, jobs: int, source: str, planned: int) -> int:
+        """Record the start of a `grade batch` run; returns its id."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO batch_runs (started_at, seed, jobs, source, status, planned) "
+                "VALUES (?, ?, ?, ?, 'running', ?)",
+                (now(), seed, jobs, source, planned),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def finish_batch_run(self, run_id: int, status: str, graded: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batch_runs SET finished_at = ?, status = ?, graded = ? WHERE id = ?",
+                (now(), status, graded, run_id),
+            )
+
+    def batch_runs(self) -> list[BatchRunRecord]:
+        rows = self._db.execute("SELECT * FROM batch_runs ORDER BY id").fetchall()
+        return [BatchRunRecord(*row) for row in rows]
 
     # ------------------------------------------------------------------ quizzes
 
@@ -195,7 +288,8 @@ def _columns(row: sqlite3.Row | tuple, cursor_description: list[str]) -> dict[st
 
 _SUBMISSION_COLUMNS = [
     "id", "student", "exercise", "content_hash", "suite_hash", "seed", "device", "score",
-    "max_score", "graded_at", "duration_s", "superseded", "result_json",
+    "max_score", "graded_at", "duration_s", "superseded", "result_json", "submitted_at",
+    "batch_run",
 ]  # fmt: skip
 _ATTEMPT_COLUMNS = [
     "id", "student", "quiz", "attempt", "seed", "mode", "state", "started_at", "finished_at",

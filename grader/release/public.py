@@ -1,0 +1,207 @@
+"""Public checks: what `grade exercise-NN` runs in a student kit, where hidden tests are absent.
+
+    result = grade_public("exercise-03", Path("exercises"))
+
+Each hidden test that could be recorded at release time (`grader.release.vectors`) is
+replayed: its recorded calls go to the student's code through the same isolated worker
+as real grading (`StudentModule`), and every output is compared with the reference's
+recorded output (`expect_close`, `expect_structure`, `expect_unchanged`), giving the
+same kind of feedback. The result says which tests only the instructor grades and that
+the instructor grades with fresh random inputs, so passing here is necessary, not a
+promise of full marks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.exercises import get_exercise
+from grader.release.encoding import decode
+from grader.results import ExerciseResult, TestResult
+from grader.runner.client import DEFAULT_CALL_TIMEOUT_S, StudentModule
+from grader.runner.errors import StudentError, StudentRaised
+from grader.runner.zygote import Zygote, shared_zygote
+
+VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
+MANIFEST_KEY = "__manifest__"
+
+
+class NoPublicChecks(LookupError):
+    """This kit has no public vectors for the exercise."""
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """One exercise's recorded tests (manifest) and the arrays they refer to."""
+
+    manifest: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    digest: str
+
+
+def vector_path(exercise_id: str) -> Path:
+    return VECTORS_DIR / f"{exercise_id}.npz"
+
+
+def load_vectors(exercise_id: str) -> VectorFile:
+    path = vector_path(exercise_id)
+    if not path.is_file():
+        raise NoPublicChecks(f"no public checks for {exercise_id} in this kit")
+    raw = path.read_bytes()
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    manifest = json.loads(arrays.pop(MANIFEST_KEY).tobytes().decode())
+    return VectorFile(manifest, arrays, hashlib.sha256(raw).hexdigest()[:12])
+
+
+def grade_public(
+    exercise_id: str,
+    submission_dir: Path,
+    *,
+    device: str = "cpu",
+    seed: int | None = None,
+    zygote: Zygote | None = None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+) -> ExerciseResult:
+    """Replay the public checks of `exercise_id` against `submission_dir/<exercise file>`.
+
+    Same signature as `grader.session.grade_exercise`; `device` and `seed` are accepted
+    for that reason (public vectors are fixed CPU data).
+    """
+    from grader.session import submission_hash
+
+    exercise = get_exercise(exercise_id)
+    vectors = load_vectors(exercise.id)
+    submitted = Path(submission_dir) / exercise.filename
+    started = time.perf_counter()
+    student = StudentModule(
+        submitted,
+        exercise.module_name,
+        zygote or shared_zygote(),
+        "cpu",
+        call_timeout,
+        exercise.functions,
+    )
+    try:
+        tests = tuple(
+            _replay(test, student, vectors.arrays)
+            for test in vectors.manifest["tests"]
+            if test["public"]
+        )
+    finally:
+        student.close()
+    return ExerciseResult(
+        exercise=exercise.id,
+        title=exercise.title,
+        tests=tests,
+        seed=int(vectors.manifest.get("seed", 0)),
+        device="cpu",
+        suite_hash=f"public-{vectors.digest}",
+        submission_hash=submission_hash(submitted),
+        duration_s=time.perf_counter() - started,
+        notes=_notes(vectors.manifest, student),
+    )
+
+
+def _notes(manifest: dict[str, Any], student: StudentModule) -> tuple[str, ...]:
+    tests = manifest["tests"]
+    total = sum(float(t["points"]) for t in tests)
+    hidden_only = [t for t in tests if not t["public"]]
+    notes = [
+        "These are public checks on fixed recorded inputs. Your instructor grades "
+        f"{len(tests)} tests ({total:g} points) with hidden tests on fresh random inputs."
+    ]
+    if hidden_only:
+        listing = "; ".join(
+            f"{t['name']} ({float(t['points']):g} pt): {t['description']}" for t in hidden_only
+        )
+        notes.append(f"Graded by your instructor only (no public check): {listing}")
+    if student.stdout:
+        notes.append("your code printed:\n" + "".join(student.stdout)[:4000])
+    return tuple(notes)
+
+
+def _replay(
+    test: dict[str, Any], student: StudentModule, arrays: dict[str, np.ndarray]
+) -> TestResult:
+    from grader.testing.checks import CheckFailed
+
+    points = float(test["points"])
+    name, description = test["name"], test["description"]
+    try:
+        for index, call in enumerate(test["calls"], start=1):
+            _replay_call(call, index, description, student, arrays)
+    except CheckFailed as failed:
+        return TestResult(name, description, 0.0, points, "failed", failed.feedback)
+    except StudentError as err:
+        return TestResult(name, description, 0.0, points, "failed", err.feedback())
+    return TestResult(name, description, points, points, "passed")
+
+
+def _replay_call(
+    call: dict[str, Any],
+    index: int,
+    description: str,
+    student: StudentModule,
+    arrays: dict[str, np.ndarray],
+) -> None:
+    from grader.testing.checks import expect_unchanged, fail
+
+    function = call["function"]
+    args = decode(call["args"], arrays)
+    kwargs = decode(call["kwargs"], arrays)
+    what = f"{function} on recorded case {index} of: {description}"
+    if call.get("raises"):
+        try:
+            student.call_full(function, args, kwargs)
+        except StudentRaised:
+            return
+        fail(what, "expected an error for these inputs, but the call returned normally")
+    result = student.call_full(function, args, kwargs, return_inputs=call["check_inputs"])
+    compare(result.value, decode(call["expected"], arrays), what)
+    if call["check_inputs"]:
+        expect_unchanged(
+            list(decode(call["args"], arrays)),
+            result.inputs_after,
+            function=function,
+            names=[f"argument {i + 1}" for i in range(len(args))],
+        )
+
+
+def compare(got: Any, expected: Any, what: str) -> None:
+    """Check `got` against a recorded expected value, recursively, with teaching feedback."""
+    import torch
+
+    from grader.testing.checks import expect_close, expect_structure, expect_tuple, fail
+
+    if isinstance(expected, torch.Tensor):
+        expect_close(got, expected, what=what)
+        expect_structure(got, expected, what=what)
+    elif isinstance(expected, tuple | list):
+        items = expect_tuple(got, len(expected), what, f"of {len(expected)} values")
+        for i, (g, e) in enumerate(zip(items, expected, strict=True)):
+            compare(g, e, f"{what}, output {i + 1}")
+    elif isinstance(expected, float):
+        value = _number(got)
+        if value is None or not math.isclose(value, expected, rel_tol=1e-5, abs_tol=1e-7):
+            fail(what, f"expected {expected:.6g}, got {got!r}"[:300])
+    elif got != expected:
+        fail(what, f"expected {expected!r}, got {got!r}"[:300])
+
+
+def _number(value: Any) -> float | None:
+    import torch
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    return None

@@ -1,0 +1,119 @@
+"""`grade batch` on a generated class of 20 students, end to end."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+from classgen import EXERCISE, make_class, write_student
+from conftest import TIMEOUT_S, GradedClass
+
+from grader.batch.runner import run_batch
+from grader.gradebook import Gradebook
+
+
+def _current(graded: GradedClass) -> dict[str, object]:
+    with Gradebook.open(graded.gradebook, create=False) as book:
+        return {s.student: s for s in book.current_submissions()}
+
+
+def test_every_student_is_graded_once_with_the_expected_outcome(graded_class):
+    current = _current(graded_class)
+    assert set(current) == set(graded_class.roster)
+    assert graded_class.summary.graded == 20 and graded_class.summary.grader_errors == []
+    with Gradebook.open(graded_class.gradebook, create=False) as book:
+        reasons = {s: " ".join(t.message for t in book.test_rows([current[s].id])) for s in current}
+    for student, kind in graded_class.roster.items():
+        row = current[student]
+        assert row.max_score == 10, student
+        if kind == "correct":
+            assert row.score == 10, (student, reasons[student])
+        elif kind in ("wrong_sign", "hard_clamp"):
+            assert 0 < row.score < 10, student
+        elif kind in ("empty", "stub", "syntax_error", "import_error"):
+            assert row.score == 0, student
+        else:  # crashing, hanging: the parts that do not crash or hang still earn points
+            assert row.score < 10, student
+    assert "syntax error" in reasons["s15_syntax_error"] and "line" in reasons["s15_syntax_error"]
+    assert "missing from the submission" in reasons["s11_empty"]
+    assert "numpy_that_does_not_exist" in reasons["s17_import_error"]
+    assert "not implemented yet" in reasons["s13_stub"]
+    assert "process running your code ended" in reasons["s18_crashing"]
+    assert f"ran for more than {TIMEOUT_S:g} s" in reasons["s20_hanging"]
+
+
+def test_seed_and_suite_are_recorded_with_every_score(graded_class):
+    current = _current(graded_class)
+    with Gradebook.open(graded_class.gradebook, create=False) as book:
+        runs = book.batch_runs()
+    assert len(runs) == 1 and runs[0].status == "finished" and runs[0].graded == 20
+    assert {row.seed for row in current.values()} == {runs[0].seed}
+    assert {row.batch_run for row in current.values()} == {runs[0].id}
+    assert len({row.suite_hash for row in current.values()}) == 1
+    # submission times: from timestamps.csv when listed, else the file's mtime
+    assert current["s01_correct"].submitted_at == "2025-03-15T05:59:00+00:00"
+    assert current["s03_correct"].submitted_at == "2025-03-14T20:00:00+00:00"
+    assert current["s04_correct"].submitted_at is not None
+
+
+def test_progress_is_reported_with_an_eta(graded_class):
+    lines = graded_class.log.splitlines()
+    assert lines[0].startswith("grading 20 submission(s) of 20 student(s)")
+    assert any("20/20" in line and "ETA" in line for line in lines)
+
+
+def test_rerun_grades_only_what_changed_and_regrade_keeps_history(tmp_path):
+    root = tmp_path / "subs"
+    make_class(root, ["correct", "wrong_sign", "empty"])
+    book = tmp_path / "gb.sqlite"
+    # workers retire after 2 tasks, so fresh workers take over mid-run
+    quiet = {
+        "jobs": 1,
+        "call_timeout": TIMEOUT_S,
+        "exercises": ["exercise-03"],
+        "tasks_per_worker": 2,
+    }
+    first = run_batch(root, book, stream=io.StringIO(), **quiet)
+    again = run_batch(root, book, stream=io.StringIO(), **quiet)
+    assert (first.planned, again.planned, again.up_to_date) == (3, 0, 3)
+    assert first.seed != again.seed  # every run draws fresh inputs
+
+    shutil.rmtree(root / "s02_wrong_sign")
+    write_student(root, "s02_wrong_sign", "correct")  # the student fixed their file
+    (root / "s03_empty" / EXERCISE.filename).write_text("x = 1\n")
+    changed = run_batch(root, book, stream=io.StringIO(), **quiet)
+    assert changed.planned == 2
+    regraded = run_batch(root, book, regrade=True, stream=io.StringIO(), **quiet)
+    assert regraded.planned == 3
+    with Gradebook.open(book, create=False) as gradebook:
+        current = {s.student: s for s in gradebook.current_submissions()}
+        history = gradebook.submission_history("s02_wrong_sign", "exercise-03")
+    assert current["s02_wrong_sign"].score == 10
+    assert [h.superseded for h in history] == [True, True, False]
+    assert history[0].score < 10 and len({h.content_hash for h in history}) == 2
+
+
+def test_batch_cli_errors_and_quiz_attempt_hook(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.batch import quiz_hook
+    from grader.instructor_cli import batch
+
+    runner = CliRunner()
+    missing = runner.invoke(batch, [str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "not a folder of student submissions" in missing.output
+    root = tmp_path / "subs"
+    make_class(root, ["stub"])
+    unknown = runner.invoke(batch, [str(root), "--exercise", "exercise-99"])
+    assert unknown.exit_code == 1 and "valid ids" in unknown.output
+    assert "Traceback" not in unknown.output + missing.output
+    (root / "s01_stub" / "quiz-01.attempt.json").write_text("{}")
+    result = runner.invoke(
+        batch,
+        [str(root), "--gradebook", str(tmp_path / "gb.sqlite"), "--jobs", "1",
+         "--exercise", "03", "--timeout", str(TIMEOUT_S)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 graded" in result.output
+    if quiz_hook.attempt_scorer() is None:
+        assert "quiz attempt files were found but not scored" in result.output

@@ -1,0 +1,130 @@
+"""`grade release`: the student kit holds no answers, and `grade` still works inside it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from classgen import EXERCISE, SOURCES
+from click.testing import CliRunner
+
+from grader.exercises import PROJECT_ROOT
+from grader.instructor_cli import release
+from grader.release.quizzes import release_quizzes, strip_function
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "kit"
+    result = CliRunner().invoke(release, [str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "leak check" in result.output
+    return out
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _bodies(path: Path) -> list[str]:
+    """Source of every function body in `path`, docstrings dropped, whitespace removed."""
+    source = path.read_text()
+    bodies = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef):
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            bodies.append(_squash("".join(ast.get_source_segment(source, s) for s in body)))
+    return [b for b in bodies if len(b) > 15]
+
+
+def _kit_text(kit: Path) -> str:
+    parts = []
+    for path in kit.rglob("*"):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+        elif path.is_file():
+            parts.append(path.read_bytes().decode("utf-8", "replace"))
+    return _squash("\n".join(parts))
+
+
+def test_kit_has_no_reference_code_and_no_hidden_tests(kit):
+    assert not (kit / "solutions").exists()
+    assert not list(kit.rglob("test_exercise_*.py")) and not (kit / "grader" / "hidden").exists()
+    assert (kit / "exercises" / EXERCISE.filename).read_text() == SOURCES["stub"]
+    text = _kit_text(kit)
+    secrets = [b for p in (PROJECT_ROOT / "solutions").glob("exercise_*.py") for b in _bodies(p)]
+    secrets += [b for p in (PROJECT_ROOT / "grader/hidden").glob("test_*.py") for b in _bodies(p)]
+    assert secrets, "nothing to look for"
+    leaked = [secret[:60] for secret in secrets if secret in text]
+    assert leaked == []
+
+
+def test_vectors_load_without_pickle(kit):
+    import numpy as np
+
+    (vectors,) = (kit / "grader" / "release" / "vectors").glob("*.npz")
+    with np.load(vectors, allow_pickle=False) as data:
+        manifest = json.loads(data["__manifest__"].tobytes())
+    assert manifest["exercise"] == "exercise-03"
+    assert sum(t["public"] for t in manifest["tests"]) >= 6
+
+
+def test_grade_runs_inside_the_kit(kit, tmp_path):
+    for kind in ("correct", "wrong_sign"):
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / EXERCISE.filename).write_text(SOURCES[kind])
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import grader\n"
+        "assert Path(grader.__file__).resolve().is_relative_to(Path.cwd().resolve())\n"
+        "from grader.release.public import grade_public\n"
+        "out = {}\n"
+        "for name, folder in [('stub', 'exercises'), *[(k, sys.argv[1] + '/' + k) "
+        "for k in ('correct', 'wrong_sign')]]:\n"
+        "    r = grade_public('exercise-03', Path(folder), call_timeout=5)\n"
+        "    out[name] = {'score': r.score, 'max': r.max_score, 'notes': r.notes,\n"
+        "                 'failed': [t.name for t in r.tests if t.status != 'passed']}\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(kit)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.splitlines()[-1])
+    stub, correct, wrong = results["stub"], results["correct"], results["wrong_sign"]
+    assert stub["score"] == 0 and correct["score"] == correct["max"] > 0
+    assert 0 < wrong["score"] < wrong["max"] and "inverse_matches_reference" in wrong["failed"]
+    assert "soft_clamp" not in wrong["failed"]
+    assert "Your instructor grades 8 tests (10 points)" in correct["notes"][0]
+
+
+def test_release_refuses_to_overwrite(kit):
+    result = CliRunner().invoke(release, [str(kit)])
+    assert result.exit_code == 1 and "--force" in result.output
+
+
+def test_practice_quizzes_ship_exam_keys_do_not(tmp_path):
+    source = tmp_path / "quizzes"
+    source.mkdir()
+    (source / "practice.yaml").write_text("mode: practice\nquestions: []\n")
+    (source / "exam.yaml").write_text("mode: exam\nquestions:\n  - answer: SECRET-KEY\n")
+    (source / "nomode.yaml").write_text("questions:\n  - answer: SECRET-KEY\n")
+    lines = release_quizzes(source, tmp_path / "kit")
+    assert (tmp_path / "kit" / "practice.yaml").is_file()
+    if strip_function() is None:
+        assert not (tmp_path / "kit" / "exam.yaml").exists()
+        assert not (tmp_path / "kit" / "nomode.yaml").exists()
+        assert sum("LEFT OUT" in line for line in lines) == 2
+    else:
+        assert "SECRET-KEY" not in (tmp_path / "kit" / "exam.yaml").read_text()
