@@ -133,9 +133,11 @@ def list_exercises(gradebook: Path | None, student: str | None) -> None:
 
 
 def _add_subgroups() -> None:
+    from grader.instructor_cli import batch, release, report
     from grader.quiz.cli import quiz
 
-    main.add_command(quiz)
+    for command in (quiz, batch, report, release):
+        main.add_command(command)
 
 
 _add_subgroups()

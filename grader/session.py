@@ -78,6 +78,13 @@ def grade_exercise(
     import torch
 
     exercise = get_exercise(exercise_id)
+    if not exercise.hidden_test_file.is_file():  # a student kit: replay the public checks
+        from grader.release.public import grade_public
+
+        return grade_public(
+            exercise.id, submission_dir, device=device, seed=seed, zygote=zygote,
+            call_timeout=call_timeout,
+        )  # fmt: skip
     zygote = zygote or shared_zygote()
     concrete = resolve_device(device)
     seed = secrets.randbelow(2**31) if seed is None else seed

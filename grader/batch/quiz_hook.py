@@ -1,45 +1,46 @@
-"""The hook through which `grade batch` scores quiz attempt files found in student folders.
+"""How `grade batch` scores the quiz attempt files found in student folders.
 
 Discovery (`grader.batch.discovery.find_quiz_attempt_files`) finds `*.attempt.json`
-files. Scoring them belongs to the quiz package: this module calls
-`grader.quiz.score_attempt_file(path, student) -> QuizAttemptRecord` when it exists and
-stores each record, updating the stored attempt with the same (student, quiz, attempt)
-so that a rerun never duplicates a row.
+files (written by `grade quiz take --save-file`). Each is loaded without executing
+anything, marked against the instructor's full bank with the student's own shown order
+and drawn numbers, and stored; an attempt with the same (student, quiz, attempt) is
+updated, so a rerun never duplicates a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from grader.gradebook import Gradebook, QuizAttemptRecord
-
-Scorer = Callable[[Path, str], QuizAttemptRecord]
-
-NOT_CONNECTED = (
-    "quiz attempt files were found but not scored: quiz scoring is not available "
-    "(grader.quiz.score_attempt_file is missing)"
-)
+from grader.quiz.attempt_file import load_attempt_file
+from grader.quiz.errors import QuizError
+from grader.quiz.loader import load_quiz
+from grader.quiz.take import score_attempt
 
 
-def attempt_scorer() -> Scorer | None:
-    """The quiz package's scorer, or None while it is not installed."""
-    try:
-        from grader.quiz import score_attempt_file  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return score_attempt_file  # type: ignore[no-any-return]
+def score_attempt_file(path: Path, student: str, bank: Path | None = None) -> QuizAttemptRecord:
+    """Load and mark one attempt file of `student` (the folder's name wins over the file's)."""
+    record = load_attempt_file(path)
+    record.student = student
+    return score_attempt(load_quiz(record.quiz, bank), record)
 
 
-def store_attempts(gradebook: Gradebook, student: str, paths: list[Path], scorer: Scorer) -> int:
-    """Score and store every attempt file of one student; returns how many were stored."""
-    stored = 0
+def store_attempts(
+    gradebook: Gradebook, student: str, paths: list[Path], bank: Path | None = None
+) -> tuple[int, list[str]]:
+    """Score and store every attempt file of one student.
+
+    Returns how many were stored and one line per file that could not be scored.
+    """
+    stored, problems = 0, []
     for path in paths:
-        record = scorer(path, student)
-        existing = {
-            (a.quiz, a.attempt): a.id for a in gradebook.quiz_attempts(student=record.student)
-        }
+        try:
+            record = score_attempt_file(path, student, bank)
+        except QuizError as err:
+            problems.append(f"{student}: {err}")
+            continue
+        existing = {(a.quiz, a.attempt): a.id for a in gradebook.quiz_attempts(student=student)}
         record.id = existing.get((record.quiz, record.attempt))
         gradebook.save_quiz_attempt(record)
         stored += 1
-    return stored
+    return stored, problems

@@ -248,12 +248,9 @@ def _import_quiz_attempts(gradebook: Gradebook, folders: list[Any], summary: Bat
     found = {f.student: find_quiz_attempt_files(f.path) for f in folders}
     if not any(found.values()):
         return 0
-    scorer = quiz_hook.attempt_scorer()
-    if scorer is None:
-        summary.notes.append(quiz_hook.NOT_CONNECTED)
-        return 0
-    return sum(
-        quiz_hook.store_attempts(gradebook, student, paths, scorer)
-        for student, paths in found.items()
-        if paths
-    )
+    stored = 0
+    for student, paths in found.items():
+        count, problems = quiz_hook.store_attempts(gradebook, student, paths)
+        stored += count
+        summary.notes += [f"quiz attempt not scored: {line}" for line in problems]
+    return stored

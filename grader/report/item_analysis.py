@@ -1,10 +1,11 @@
 """Quiz item analysis: facility, discrimination and distractor counts per question.
 
 Input: the latest finished attempt of each student at one quiz, whose `data` has the
-layout the quiz package stores:
+layout `grader.quiz.take` stores:
 
-    data["questions"] = [{"id": "q1", "chosen": ["b"] or "raw answer",
-                          "score": 0.5, "max_score": 1.0}, ...]
+    data["questions"] = [{"id": "q1", "order": [option ids as shown], ...}, ...]
+    data["answers"]["q1"] = {"chosen": [option ids] | number | expression, ...}
+    data["marks"]["q1"] = {"score": 0.5, "points": 1.0, ...}
 
 For question i over the N students who answered it:
     facility_i       = mean_s(score_si / max_i)                    (0 = nobody, 1 = everyone)
@@ -65,20 +66,26 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def _questions(data: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The attempt's per-question entries, or None if the layout is not the expected one."""
-    questions = data.get("questions") if isinstance(data, dict) else None
-    if not isinstance(questions, list) or not questions:
+    """Per-question {id, chosen, score, max_score} of a marked attempt, or None if the
+    attempt's data does not have the expected layout."""
+    if not isinstance(data, dict):
         return None
-    for q in questions:
-        if not (
-            isinstance(q, dict)
-            and isinstance(q.get("id"), str)
-            and isinstance(q.get("score"), int | float)
-            and isinstance(q.get("max_score"), int | float)
-            and q["max_score"] > 0
-        ):
+    questions, answers, marks = data.get("questions"), data.get("answers"), data.get("marks")
+    if not (isinstance(questions, list) and isinstance(answers, dict) and isinstance(marks, dict)):
+        return None
+    rows = []
+    for question in questions:
+        qid = question.get("id") if isinstance(question, dict) else None
+        mark = marks.get(qid)
+        if not isinstance(qid, str) or not isinstance(mark, dict):
             return None
-    return questions
+        score, points = mark.get("score"), mark.get("points")
+        if not isinstance(score, int | float) or not isinstance(points, int | float) or points <= 0:
+            return None
+        answer = answers.get(qid)
+        chosen = answer.get("chosen") if isinstance(answer, dict) else None
+        rows.append({"id": qid, "chosen": chosen, "score": score, "max_score": points})
+    return rows or None
 
 
 def _choices(chosen: Any) -> list[str]:

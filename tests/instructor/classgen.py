@@ -74,3 +74,13 @@ def make_class(root: Path, kinds: list[str] | None = None) -> dict[str, str]:
         write_student(root, student, kind)
         roster[student] = kind
     return roster
+
+
+def attempt_data(questions: list[dict]) -> dict:
+    """QuizAttemptRecord.data in grader.quiz.take's layout, from rows of
+    {id, chosen, score, max_score}."""
+    return {
+        "questions": [{"id": q["id"], "order": []} for q in questions],
+        "answers": {q["id"]: {"chosen": q["chosen"]} for q in questions},
+        "marks": {q["id"]: {"score": q["score"], "points": q["max_score"]} for q in questions},
+    }

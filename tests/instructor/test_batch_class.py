@@ -96,7 +96,6 @@ def test_rerun_grades_only_what_changed_and_regrade_keeps_history(tmp_path):
 def test_batch_cli_errors_and_quiz_attempt_hook(tmp_path):
     from click.testing import CliRunner
 
-    from grader.batch import quiz_hook
     from grader.instructor_cli import batch
 
     runner = CliRunner()
@@ -115,5 +114,31 @@ def test_batch_cli_errors_and_quiz_attempt_hook(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 graded" in result.output
-    if quiz_hook.attempt_scorer() is None:
-        assert "quiz attempt files were found but not scored" in result.output
+    assert "quiz attempt not scored: s01_stub:" in result.output
+
+
+def test_batch_scores_handed_in_quiz_attempts(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.gradebook import Gradebook
+    from grader.instructor_cli import batch
+    from grader.quiz.cli import quiz
+
+    root = tmp_path / "subs"
+    make_class(root, ["stub"])
+    attempt = root / "s01_stub" / "checkpoint.attempt.json"
+    taken = CliRunner().invoke(
+        quiz,
+        ["take", "checkpoint", "--student", "someone", "--gradebook", str(tmp_path / "own.sqlite"),
+         "--save-file", str(attempt)],
+        input="A\n" * 30,
+    )  # fmt: skip
+    assert attempt.is_file(), taken.output
+    book = tmp_path / "gb.sqlite"
+    args = [str(root), "--gradebook", str(book), "--jobs", "1", "--exercise", "03"]
+    result = CliRunner().invoke(batch, [*args, "--timeout", str(TIMEOUT_S)])
+    assert result.exit_code == 0, result.output
+    with Gradebook.open(book) as gradebook:
+        (stored,) = gradebook.quiz_attempts(quiz="checkpoint")
+    assert stored.student == "s01_stub" and stored.state == "finished"
+    assert stored.score is not None and 0 <= stored.score <= stored.max_score

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from classgen import attempt_data
 from click.testing import CliRunner
 
 from grader.course import load_course
@@ -67,7 +68,7 @@ def course_dir(graded_class, tmp_path_factory) -> Path:
                     QuizAttemptRecord(
                         student, "quiz-01", 1, 5, "exam", "finished",
                         finished_at="2025-03-20T11:00:00+00:00", score=score,
-                        max_score=2.0, data={"questions": questions},
+                        max_score=2.0, data=attempt_data(questions),
                     )
                 )  # fmt: skip
             # an unfinished later attempt must not count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from classgen import attempt_data
 
 from grader.gradebook import QuizAttemptRecord
 from grader.report.item_analysis import analyse_quiz, pearson
@@ -33,7 +34,7 @@ def _attempt(student: str, scores: list[float], chosen: list[str]) -> QuizAttemp
     ]
     return QuizAttemptRecord(
         student, "quiz", 1, 0, "exam", "finished", score=sum(scores), max_score=3.0,
-        data={"questions": questions},
+        data=attempt_data(questions),
     )  # fmt: skip
 
 
