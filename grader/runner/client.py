@@ -233,6 +233,7 @@ class StudentModule:
             raise errors.SandboxFailure(f"a worker did not start: {err}") from None
         if hello.get("status") == "sandbox-failed":
             spawned.sock.close()
+            spawned.status.close()
             raise errors.SandboxFailure(str(hello.get("message", ""))[:500])
         if pid is None:  # no SCM_CREDENTIALS (macOS): same pid namespace, trust the greeting
             pid = int(hello.get("pid", -1))

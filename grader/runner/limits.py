@@ -8,7 +8,8 @@ code runs. A course overrides any field from its config, e.g. in YAML:
       call_seconds: 20
       address_space_gib: 6
 
-Sizes are given in MiB/GiB in the config and stored in bytes here.
+Sizes are given in the config as `address_space_gib`, `*_mib` and `output_bytes`, and
+stored in bytes here.
 """
 
 from __future__ import annotations
@@ -72,8 +73,11 @@ class Limits:
 
 
 def _config_name(name: str) -> str:
-    if name.endswith("_bytes"):
-        return name.removesuffix("_bytes") + ("_gib" if name == "address_space_bytes" else "_mib")
+    """The key a course config uses: memory in GiB, other sizes in MiB, output in bytes."""
+    if name == "address_space_bytes":
+        return "address_space_gib"
+    if name.endswith("_bytes") and name != "output_bytes":
+        return name.removesuffix("_bytes") + "_mib"
     return name
 
 
