@@ -13,12 +13,16 @@ import hashlib
 import io
 import os
 import secrets
+import stat
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from grader.exercises import Exercise, get_exercise, suite_hash
 from grader.results import ExerciseResult, Feedback, TestResult
-from grader.runner.client import DEFAULT_CALL_TIMEOUT_S, StudentModule
+from grader.runner.client import Budget, StudentModule
+from grader.runner.limits import Limits
 from grader.runner.zygote import Zygote, shared_zygote
 
 # Plugins the hidden tests do not need. `unraisableexception` alone costs ~0.2 s per run
@@ -59,10 +63,23 @@ def resolve_device(requested: str) -> str:
 
 
 def submission_hash(path: Path) -> str:
-    """Content hash of a submitted exercise file (`missing` when it does not exist)."""
-    if not path.is_file():
+    """Content hash of a submitted exercise file (`missing` when it does not exist).
+
+    Never follows a symlink and never reads more than a sane source size, whatever the
+    submission holds (a link to a device or to a huge file must not stall the grader).
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
         return "missing"
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if not stat.S_ISREG(info.st_mode):
+        return "not-a-file"
+    if info.st_size > 16 << 20:
+        return "oversized"
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unreadable"
 
 
 def grade_exercise(
@@ -72,9 +89,14 @@ def grade_exercise(
     device: str = "cpu",
     seed: int | None = None,
     zygote: Zygote | None = None,
-    call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    call_timeout: float | None = None,
+    limits: Limits | None = None,
 ) -> ExerciseResult:
-    """Run the hidden tests of `exercise_id` against `submission_dir/<exercise file>`."""
+    """Run the hidden tests of `exercise_id` against `submission_dir/<exercise file>`.
+
+    `limits` (default `Limits()`, a course may override) bound the submission's time and
+    resources; `call_timeout`, when given, overrides `limits.call_seconds`.
+    """
     import torch
 
     exercise = get_exercise(exercise_id)
@@ -90,16 +112,24 @@ def grade_exercise(
     seed = secrets.randbelow(2**31) if seed is None else seed
     submitted = Path(submission_dir) / exercise.filename
     started = time.perf_counter()
-    student = StudentModule(
-        submitted, exercise.module_name, zygote, concrete, call_timeout, exercise.functions
-    )
-    student_cpu = (
-        student
-        if concrete == "cpu"
-        else StudentModule(
-            submitted, exercise.module_name, zygote, "cpu", call_timeout, exercise.functions
+    limits = limits or Limits()
+    if call_timeout is not None:
+        limits = replace(limits, call_seconds=call_timeout)
+    budget = Budget(limits.submission_seconds)
+
+    def proxy(where: str) -> StudentModule:
+        return StudentModule(
+            submitted,
+            exercise.module_name,
+            zygote,
+            where,
+            functions=exercise.functions,
+            limits=limits,
+            budget=budget,
         )
-    )
+
+    student = proxy(concrete)
+    student_cpu = student if concrete == "cpu" else proxy("cpu")
     try:
         tests = _run_hidden_tests(exercise, student, student_cpu, torch.device(concrete), seed)
     finally:
@@ -107,7 +137,10 @@ def grade_exercise(
         student_cpu.close()
     outputs = student.stdout if student_cpu is student else student.stdout + student_cpu.stdout
     printed = "".join(outputs)
-    notes = (f"your code printed:\n{printed[:4000]}",) if printed else ()
+    notes: tuple[str, ...] = (f"your code printed:\n{printed[:4000]}",) if printed else ()
+    broken = student.broken or student_cpu.broken
+    if broken:
+        notes = (f"your file could not be graded: {broken}", *notes)
     return ExerciseResult(
         exercise=exercise.id,
         title=exercise.title,
@@ -119,6 +152,15 @@ def grade_exercise(
         duration_s=time.perf_counter() - started,
         notes=notes,
     )
+
+
+class _NativeTracebacks:
+    """Sets pytest's `tbstyle` to `native` (the terminal plugin that owns `--tb` is off).
+    pytest's default long style parses every source file in a failing traceback with `ast`,
+    about 0.25 s per failed test; nobody reads that text (students see `Feedback`)."""
+
+    def pytest_addoption(self, parser: Any) -> None:
+        parser.addoption("--flowgrade-tbstyle", dest="tbstyle", default="native")
 
 
 def _run_hidden_tests(
@@ -153,7 +195,7 @@ def _run_hidden_tests(
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            code = pytest.main(args, plugins=[plugin])
+            code = pytest.main(args, plugins=[plugin, _NativeTracebacks()])
     finally:
         if previous is None:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)

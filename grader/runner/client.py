@@ -1,42 +1,89 @@
-"""The trusted side of a worker: call student functions by name, with time limits.
+"""The trusted side of a worker: call student functions by name, with time and size limits.
 
 `StudentModule` looks like the student's module to a hidden test
 (`student.affine_coupling_forward(z, conditioner)`), but every call crosses a process
 boundary: arguments go out as a pickle, results come back as plain decoded data.
-A worker that times out or crashes is killed with its whole process group and replaced.
+A worker that times out, crashes or misbehaves is killed (its whole process group, or its
+pid namespace) and replaced; the student reads why, in plain words.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import json
 import os
 import pickle
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grader.runner import errors, protocol
-from grader.runner.zygote import WorkerSpec, Zygote
+from grader.runner.limits import Limits, size_text
+from grader.runner.source import BadSubmission, read_submission
+from grader.runner.zygote import Spawned, WorkerSpec, Zygote
 
-DEFAULT_CALL_TIMEOUT_S = 10.0
-IMPORT_TIMEOUT_S = 20.0
+DEFAULT_CALL_TIMEOUT_S = Limits.call_seconds
+HELLO_TIMEOUT_S = 120.0  # the first worker waits for the fork server to import torch
 TRANSFER_TIMEOUT_S = 60.0
+STATUS_TIMEOUT_S = 2.0
+
+
+class Budget:
+    """Wall time left for one submission, shared by all its `StudentModule`s."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline: float | None = None
+
+    def remaining(self) -> float:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.seconds
+        return self._deadline - time.monotonic()
 
 
 @dataclass
 class _Worker:
     pid: int
     sock: socket.socket
+    status: socket.socket
+    pidns: bool
+    pidfd: int | None = None
 
     def kill(self) -> None:
-        for target in (lambda: os.killpg(self.pid, signal.SIGKILL), lambda: os.kill(self.pid, 9)):
+        """SIGKILL the worker and everything it started. In its own pid namespace killing it
+        is enough; otherwise its process group goes too."""
+        if not self.pidns:
             with contextlib.suppress(OSError):
-                target()
-        with contextlib.suppress(OSError):
-            self.sock.close()
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
+        elif self.pid > 0:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+        for sock in (self.sock, self.status):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def ending(self) -> dict[str, Any]:
+        """How the worker ended, as its monitor reported it ({} if unknown)."""
+        self.status.settimeout(STATUS_TIMEOUT_S)
+        try:
+            report = json.loads(protocol.recv_frame(self.status, 4096))
+        except (OSError, ValueError, protocol.ProtocolError):
+            return {}
+        finally:
+            with contextlib.suppress(OSError):
+                self.status.close()
+        return report if isinstance(report, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -58,23 +105,33 @@ class StudentModule:
         module_name: str,
         zygote: Zygote,
         device: str = "cpu",
-        call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+        call_timeout: float | None = None,
         functions: tuple[str, ...] = (),
+        *,
+        limits: Limits | None = None,
+        budget: Budget | None = None,
     ) -> None:
-        self._file = submission_file
+        self._file = Path(submission_file)
         self._module_name = module_name
         self._zygote = zygote
         self._device = device
-        self._call_timeout = call_timeout
+        self._limits = limits or Limits()
+        self._call_timeout = self._limits.call_seconds if call_timeout is None else call_timeout
+        self._budget = budget or Budget(self._limits.submission_seconds)
         self._functions = functions
         self._worker: _Worker | None = None
-        self._broken: errors.SubmissionBroken | None = None
+        self._broken: errors.StudentError | None = None
         self.stdout: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or (self._functions and name not in self._functions):
             raise AttributeError(name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    @property
+    def broken(self) -> str | None:
+        """Why the file cannot be graded at all (import failed, bad file), or None."""
+        return self._broken.detail if self._broken is not None else None
 
     def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Call `function(*args, **kwargs)` in the worker and return its decoded value."""
@@ -100,10 +157,12 @@ class StudentModule:
         limit = self._call_timeout if timeout is None else timeout
         try:
             protocol.send_frame(worker.sock, pickle.dumps(request, protocol=5))
-            self._expect(worker, function, TRANSFER_TIMEOUT_S, "started")
+            self._expect(worker, function, min(TRANSFER_TIMEOUT_S, limit * 6), "started")
             header, buffers = self._receive(worker, function, limit)
-        except errors.StudentError:
+        except (errors.StudentError, OSError) as err:
             self._discard_worker()
+            if isinstance(err, OSError):
+                raise errors.StudentCrashed(function, "the process exited") from None
             raise
         return self._interpret(function, header, buffers)
 
@@ -114,29 +173,72 @@ class StudentModule:
 
     def _ready_worker(self, function: str) -> _Worker:
         if self._broken is not None:
-            raise errors.SubmissionBroken(function, self._broken.detail)
+            raise self._broken
         if self._worker is not None:
             return self._worker
-        spec = WorkerSpec(
-            "grader.runner.worker",
-            "serve",
-            {"submission_file": str(self._file), "module_name": self._module_name},
-        )
-        pid, sock = self._zygote.spawn(spec)
-        worker = _Worker(pid, sock)
+        if self._budget.remaining() <= 0:
+            raise self._out_of_time(function)
         try:
-            header, _ = self._receive(worker, function, IMPORT_TIMEOUT_S)
-        except errors.StudentError as err:
-            worker.kill()
-            self._broken = errors.SubmissionBroken(function, err.detail)
+            source = read_submission(self._file, self._limits.source_bytes)
+        except BadSubmission as err:
+            self._broken = errors.SubmissionBroken(function, str(err))
             raise self._broken from None
-        if header.get("status") != "ready":
+        worker = self._spawn(function)
+        try:
+            protocol.send_frame(worker.sock, pickle.dumps({"source": source}))
+            header, _ = self._receive(worker, function, self._limits.import_seconds)
+        except (errors.StudentError, OSError) as err:
+            worker.kill()
+            if isinstance(err, errors.StudentLimit):
+                raise  # the submission's total time ran out; not a fault of the file
+            if isinstance(err, errors.StudentTimeout):
+                detail = (
+                    f"importing it took more than {self._limits.import_seconds:g} s "
+                    "(code at the top level of the file runs on import)"
+                )
+            else:
+                detail = "importing it failed: " + getattr(err, "detail", "the process exited")
+            self._broken = errors.SubmissionBroken(function, detail)
+            raise self._broken from None
+        status = header.get("status")
+        if status == "sandbox-failed":
+            worker.kill()
+            raise errors.SandboxFailure(str(header.get("message", ""))[:500])
+        if status != "ready":
             worker.kill()
             message = str(header.get("message", "the file could not be imported"))[:2000]
             self._broken = errors.SubmissionBroken(function, message)
             raise self._broken
         self._worker = worker
         return worker
+
+    def _spawn(self, function: str) -> _Worker:
+        spec = WorkerSpec(
+            "grader.runner.worker",
+            "serve",
+            {
+                "module_name": self._module_name,
+                "display_name": self._file.name,
+                "device": self._device,
+                "limits": dataclasses.asdict(self._limits),
+            },
+        )
+        spawned: Spawned = self._zygote.spawn(spec)
+        spawned.sock.settimeout(HELLO_TIMEOUT_S)
+        try:
+            hello, pid = protocol.recv_hello(spawned.sock)
+        except (OSError, protocol.ProtocolError) as err:
+            spawned.sock.close()
+            spawned.status.close()
+            raise errors.SandboxFailure(f"a worker did not start: {err}") from None
+        if hello.get("status") == "sandbox-failed":
+            spawned.sock.close()
+            spawned.status.close()
+            raise errors.SandboxFailure(str(hello.get("message", ""))[:500])
+        if pid is None:  # no SCM_CREDENTIALS (macOS): same pid namespace, trust the greeting
+            pid = int(hello.get("pid", -1))
+        pidns = bool(hello.get("pidns"))
+        return _Worker(pid, spawned.sock, spawned.status, pidns, _open_pidfd(pid))
 
     def _discard_worker(self) -> None:
         if self._worker is not None:
@@ -151,21 +253,64 @@ class StudentModule:
     def _receive(
         self, worker: _Worker, function: str, timeout: float
     ) -> tuple[dict[str, Any], list[bytes]]:
-        worker.sock.settimeout(timeout)
+        remaining = self._budget.remaining()
+        budget_bound = remaining < timeout
+        worker.sock.settimeout(max(0.0, min(timeout, remaining)) or 1e-3)
         try:
-            return protocol.recv_reply(worker.sock)
+            return protocol.recv_reply(worker.sock, self._limits.reply_bytes)
         except TimeoutError:
             worker.kill()
+            if budget_bound:
+                raise self._out_of_time(function) from None
             raise errors.StudentTimeout(function, timeout) from None
         except protocol.PeerClosed:
+            report = worker.ending()
             worker.kill()
-            raise errors.StudentCrashed(function, "the process exited") from None
+            raise self._ended(function, report) from None
         except (protocol.ProtocolError, OSError) as err:
             worker.kill()
             raise errors.StudentCrashed(function, f"unreadable reply: {err}") from None
 
+    def _out_of_time(self, function: str) -> errors.StudentError:
+        total = self._budget.seconds
+        return errors.StudentLimit(
+            function,
+            f"your submission ran for more than {total:g} s in total (all calls together)",
+            "each check calls your functions on small inputs; look for an endless loop or a "
+            "blocking wait",
+        )
+
+    def _ended(self, function: str, report: dict[str, Any]) -> errors.StudentError:
+        """Explain how a worker ended on its own, from its monitor's report."""
+        limits = self._limits
+        sig = report.get("signal")
+        if sig == getattr(signal, "SIGXCPU", None):
+            return errors.StudentLimit(
+                function,
+                f"your code used more than {limits.cpu_seconds} s of CPU time",
+                "look for an endless loop or work that grows faster than the input",
+            )
+        if sig == getattr(signal, "SIGXFSZ", None):
+            return errors.StudentLimit(
+                function,
+                f"your code wrote more than {size_text(limits.file_bytes)} "
+                "(printed output or a file)",
+                "remove large or endless print() calls; do not write files",
+            )
+        if isinstance(sig, int):
+            name = _signal_name(sig)
+            return errors.StudentCrashed(function, f"it was killed by {name}")
+        if "exit" in report:
+            code = report["exit"]
+            return errors.StudentCrashed(
+                function,
+                f"your code ended the process with exit code {code}; do not call sys.exit(), "
+                "exit() or os._exit() in an exercise file",
+            )
+        return errors.StudentCrashed(function, "the process exited")
+
     def _interpret(self, function: str, header: dict[str, Any], buffers: list[bytes]) -> CallResult:
-        stdout = str(header.get("stdout", ""))
+        stdout = str(header.get("stdout", ""))[: self._limits.output_bytes + 100]
         if stdout:
             self.stdout.append(stdout)
         status = header.get("status")
@@ -173,10 +318,21 @@ class StudentModule:
             raise errors.NotImplementedYet(function)
         if status == "missing":
             raise errors.FunctionMissing(function)
+        if status == "signature":
+            raise errors.SignatureMismatch(function, str(header.get("error", ""))[:500])
         if status == "raised":
-            raise errors.StudentRaised(
-                function, str(header.get("error", ""))[:2000], str(header.get("traceback", ""))
-            )
+            error = str(header.get("error", ""))[:2000]
+            if error.startswith("MemoryError") or "can't allocate memory" in error:
+                raise errors.StudentLimit(
+                    function,
+                    "your code ran out of memory (limit "
+                    f"{size_text(self._limits.address_space_bytes)})",
+                    "avoid building large intermediate tensors (for example a dense d x d "
+                    "Jacobian when only its diagonal is needed)",
+                )
+            if "[Errno 27]" in error:  # EFBIG: the student ignored SIGXFSZ
+                raise self._ended(function, {"signal": getattr(signal, "SIGXFSZ", -1)})
+            raise errors.StudentRaised(function, error, str(header.get("traceback", ""))[:4000])
         if status != "ok":
             self._discard_worker()
             raise errors.StudentCrashed(function, "unexpected reply from the worker")
@@ -186,7 +342,7 @@ class StudentModule:
             inputs_after = (
                 None if inputs is None else self._place(protocol.decode_value(inputs, buffers))
             )
-        except protocol.ProtocolError as err:
+        except (protocol.ProtocolError, ValueError, RecursionError) as err:
             self._discard_worker()
             raise errors.StudentCrashed(function, f"unreadable reply: {err}") from None
         return CallResult(value, stdout, inputs_after)
@@ -207,6 +363,23 @@ class StudentModule:
         if isinstance(value, list):
             return [self._place(v) for v in value]
         return value
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """A pidfd pins the exact process, so a kill can never hit a recycled pid."""
+    if pid <= 0 or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _to_cpu(value: Any) -> Any:

@@ -91,3 +91,34 @@ class SubmissionBroken(StudentError):
             differs=self.detail,
             hint="fix this first: no function in the file can be graded until it imports",
         )
+
+
+class SignatureMismatch(StudentError):
+    """The function cannot be called with the arguments the exercise specifies."""
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=f"wrong signature: {self.detail}",
+            hint="keep the parameter names, order and defaults of the stub file",
+        )
+
+
+class StudentLimit(StudentError):
+    """A resource limit stopped the call (CPU time, memory, output or file size, total time)."""
+
+    def __init__(self, function: str, detail: str, hint: str = "") -> None:
+        super().__init__(function, detail)
+        self.hint = hint
+
+    def feedback(self) -> Feedback:
+        return Feedback(
+            checked=f"calling {self.function}",
+            differs=self.detail + " and was stopped",
+            hint=self.hint or None,
+        )
+
+
+class SandboxFailure(RuntimeError):
+    """The sandbox could not be set up for a worker; no student code ran. A grader fault:
+    it is reported as an internal error, never as a pass."""

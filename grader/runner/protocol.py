@@ -2,7 +2,10 @@
 
 Trusted -> worker: a pickle (the worker is allowed to trust us).
 Worker -> trusted: one JSON header plus raw byte buffers. Decoding never executes code:
-tensors are rebuilt with `numpy.frombuffer` from a whitelisted dtype and a checked shape.
+tensors are rebuilt with `numpy.frombuffer` from a whitelisted dtype and a checked shape,
+and nothing a worker sends is ever unpickled. Every size is checked before it is read:
+a header is at most `MAX_HEADER_BYTES`, all buffers of one reply at most the reply limit
+(`Limits.reply_bytes`), nesting at most `MAX_DEPTH`, sequences at most `MAX_ITEMS`.
 
 A frame is an 8-byte big-endian length followed by that many bytes.
 """
@@ -78,25 +81,55 @@ def send_reply(sock: socket.socket, header: dict[str, Any], buffers: list[bytes]
         send_frame(sock, buffer)
 
 
-def recv_reply(sock: socket.socket) -> tuple[dict[str, Any], list[bytes]]:
-    """Receive a header and its buffers, enforcing size limits before reading."""
+def parse_header(data: bytes) -> dict[str, Any]:
+    """Decode a JSON header. Only `json` ever reads worker bytes: no pickle, no eval."""
     try:
-        header = json.loads(recv_frame(sock, MAX_HEADER_BYTES))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ProtocolError(f"malformed header: {err}") from None
+        header = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ProtocolError(f"malformed header: {type(err).__name__}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not an object")
+    return header
+
+
+def recv_reply(
+    sock: socket.socket, max_payload: int = MAX_PAYLOAD_BYTES
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Receive a header and its buffers, enforcing size limits before reading."""
+    header = parse_header(recv_frame(sock, MAX_HEADER_BYTES))
     sizes = header.get("buffers", [])
     if (
         not isinstance(sizes, list)
-        or not all(isinstance(s, int) and s >= 0 for s in sizes)
-        or sum(sizes) > MAX_PAYLOAD_BYTES
+        or len(sizes) > MAX_ITEMS
+        or not all(type(s) is int and s >= 0 for s in sizes)
+        or sum(sizes) > max_payload
     ):
         raise ProtocolError("bad buffer table")
     buffers = [recv_frame(sock, size) for size in sizes]
     if [len(b) for b in buffers] != sizes:
         raise ProtocolError("buffer sizes do not match the header")
     return header, buffers
+
+
+def recv_hello(sock: socket.socket) -> tuple[dict[str, Any], int | None]:
+    """Receive a worker's first frame and, on Linux, the sender's pid as *this* process's pid
+    namespace sees it (SCM_CREDENTIALS; the kernel fills it in, the sender cannot forge it
+    without privileges). The caller must have set SO_PASSCRED before the worker wrote."""
+    pid: int | None = None
+    if hasattr(socket, "SCM_CREDENTIALS"):
+        prefix, ancillary, _flags, _addr = sock.recvmsg(_LENGTH.size, socket.CMSG_SPACE(12))
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= 4:
+                pid = struct.unpack("i", data[:4])[0]
+        if not prefix:
+            raise PeerClosed("connection closed")
+        prefix += _recv_exact(sock, _LENGTH.size - len(prefix))
+    else:
+        prefix = _recv_exact(sock, _LENGTH.size)
+    (length,) = _LENGTH.unpack(prefix)
+    if length > 4096:
+        raise ProtocolError("oversized greeting")
+    return parse_header(_recv_exact(sock, length)), pid
 
 
 # ---------------------------------------------------------------- encoding (worker side)

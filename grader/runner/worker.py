@@ -1,34 +1,40 @@
-"""The worker: runs inside a forked child, imports one student file, answers calls.
+"""The worker: runs inside a forked child, confines itself, imports one student file, answers calls.
 
 Everything here may be tampered with by the student code it imports, which is why the
-trusted side believes nothing but the plain data it decodes (`protocol.decode_value`).
+trusted side believes nothing but the plain data it decodes (`protocol.decode_value`), and
+why every confinement step happens *before* the student's file is executed.
 
 Conversation (trusted side first):
-    worker -> {"status": "ready"} | {"status": "broken", "message": ...}
+    worker  -> {"status": "hello", "pid", "pidns"}      before any confinement or student code
+    trusted -> pickle {"source": bytes}
+    worker  -> {"status": "ready"} | {"status": "broken", "message"}
+               | {"status": "sandbox-failed", "message"}
     then per call:
     trusted -> pickle {"function", "args", "kwargs", "device", "return_inputs"}
     worker  -> {"status": "started"}
     worker  -> {"status": "ok", "value": node[, "inputs": node]} | {"status": "raised", ...}
-               | {"status": "missing"}
+               | {"status": "missing"} | {"status": "signature", "error"}
+               | {"status": "not-implemented"}
 """
 
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
+import inspect
+import linecache
 import os
 import pickle
+import signal
 import sys
 import tempfile
 import traceback
-from pathlib import Path
-from types import ModuleType
+import types
 from typing import Any
 
-from grader.runner import protocol
+from grader.runner import confine, protocol
+from grader.runner.limits import Limits, apply_rlimits
 
 FORBIDDEN_MODULES = ("solutions", "grader.hidden")
-STDOUT_LIMIT = 4000
 
 
 class _Forbidden(importlib.abc.MetaPathFinder):
@@ -41,13 +47,24 @@ class _Forbidden(importlib.abc.MetaPathFinder):
 
 
 def serve(
-    sock: Any, submission_file: str, module_name: str, threads: int = 1
+    sock: Any,
+    *,
+    sandbox: dict[str, Any],
+    module_name: str,
+    display_name: str,
+    device: str,
+    limits: dict[str, Any],
 ) -> None:  # pragma: no cover - runs in a forked child
-    """Entry point called by the zygote in the forked worker."""
-    _forget_reference_modules()
-    output = _capture_output()
-    _limit_threads(threads)
-    module, broken = _import_student(Path(submission_file), module_name)
+    """Entry point called by the fork server's monitor in the forked worker."""
+    limit = Limits(**limits)
+    try:
+        output = _confine(sock, sandbox, device, limit)
+    except BaseException as err:
+        message = f"sandbox setup failed: {type(err).__name__}: {err}"[:500]
+        protocol.send_reply(sock, {"status": "sandbox-failed", "message": message}, [])
+        return
+    request = pickle.loads(protocol.recv_frame(sock, 1 << 30))
+    module, broken = _import_student(request["source"], display_name, module_name)
     if broken is not None:
         protocol.send_reply(sock, {"status": "broken", "message": broken}, [])
         return
@@ -58,9 +75,32 @@ def serve(
         except protocol.PeerClosed:
             return
         protocol.send_reply(sock, {"status": "started"}, [])
-        header, buffers = _call(module, request, Path(submission_file))
-        header["stdout"] = _read_new_output(output)
+        header, buffers = _call(module, request, display_name)
+        header["stdout"] = _read_new_output(output, limit.output_bytes)
         protocol.send_reply(sock, header, buffers)
+
+
+def _confine(sock: Any, sandbox: dict[str, Any], device: str, limit: Limits) -> _Output:
+    """Every layer, in order, before the student's file is even decoded."""
+    os.setsid()
+    confine.die_with_parent()
+    pidns = bool(sandbox.get("namespaces"))
+    hello = {"status": "hello", "pid": os.getpid(), "pidns": pidns}
+    protocol.send_reply(sock, hello, [])
+    output = _capture_output()
+    if hasattr(signal, "SIGXFSZ"):  # Python ignores it; a write past the limit must end us
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    _limit_threads(limit.threads)
+    drop = bool(sandbox.get("drop_uid"))
+    failed = apply_rlimits(limit, memory=device == "cpu", processes=drop)
+    if drop and failed:
+        raise confine.ConfinementFailed(f"could not set rlimits: {', '.join(failed)}")
+    if drop:
+        confine.drop_privileges(int(sandbox["uid"]))
+    confine.no_new_privileges()
+    os.chdir(tempfile.gettempdir())
+    _forget_reference_modules()
+    return output
 
 
 def _forget_reference_modules() -> None:
@@ -81,7 +121,8 @@ class _Output:
 
 
 def _capture_output() -> _Output:
-    """Send fd 1 and 2 to an unlinked temp file, so prints reach the student, not the grader."""
+    """Send fd 1 and 2 to an unlinked temp file, so prints reach the student, not the grader.
+    Its size is capped by RLIMIT_FSIZE; stdin is /dev/null, so reading it never blocks."""
     sys.stdout.flush()
     sys.stderr.flush()
     output = _Output()
@@ -89,21 +130,25 @@ def _capture_output() -> _Output:
     os.dup2(output.fd, 2)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    os.close(devnull)
     return output
 
 
-def _read_new_output(output: _Output) -> str:
-    sys.stdout.flush()
-    sys.stderr.flush()
+def _read_new_output(output: _Output, limit: int) -> str:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # the student closed or broke them; what reached the file is still there
     end = os.lseek(output.fd, 0, os.SEEK_END)
     start = output.reported
     output.reported = end
     if end <= start:
         return ""
-    data = os.pread(output.fd, min(end - start, STDOUT_LIMIT), start)
+    data = os.pread(output.fd, min(end - start, limit), start)
     text = data.decode("utf-8", "replace")
-    if end - start > STDOUT_LIMIT:
-        text += f"\n[... {end - start - STDOUT_LIMIT} more bytes of output not shown]"
+    if end - start > limit:
+        text += f"\n[... {end - start - limit} more bytes of output not shown]"
     return text
 
 
@@ -113,36 +158,36 @@ def _limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _import_student(path: Path, module_name: str) -> tuple[ModuleType | None, str | None]:
-    """Import the student's file; on failure return a one-line reason with the line number."""
-    if not path.is_file():
-        return None, f"{path.name} is missing from the submission"
+def _import_student(
+    source: bytes, display: str, module_name: str
+) -> tuple[types.ModuleType | None, str | None]:
+    """Execute the student's file; on failure return a one-line reason with the line number."""
     try:
-        source = path.read_bytes().decode("utf-8")
+        text = source.decode("utf-8")
     except UnicodeDecodeError as err:
-        return None, f"{path.name} is not valid UTF-8 text (byte {err.start})"
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"student_{module_name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+        return None, f"{display} is not valid UTF-8 text (byte {err.start})"
+    linecache.cache[display] = (len(text), None, text.splitlines(True), display)
+    module = types.ModuleType(f"student_{module_name}")
+    module.__file__ = display
+    sys.modules[module.__name__] = module
     try:
-        code = compile(source, str(path), "exec")
+        code = compile(text, display, "exec")
         exec(code, module.__dict__)
     except SyntaxError as err:
-        return None, f"{path.name}, line {err.lineno}: syntax error: {err.msg}"
+        return None, f"{display}, line {err.lineno}: syntax error: {err.msg}"
     except BaseException as err:
-        line = _student_line(err, path)
-        return None, f"{path.name}{line}: importing it raised {type(err).__name__}: {err}"
+        line = _student_line(err, display)
+        what = f"{type(err).__name__}: {err}"[:500]
+        return None, f"{display}{line}: importing it raised {what}"
     return module, None
 
 
-def _student_line(err: BaseException, path: Path) -> str:
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)]
+def _student_line(err: BaseException, display: str) -> str:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == display]
     return f", line {frames[-1].lineno}" if frames else ""
 
 
-def _call(module: ModuleType, request: dict[str, Any], path: Path) -> tuple[dict, list[bytes]]:
+def _call(module: types.ModuleType, request: dict[str, Any], display: str) -> tuple[dict, list]:
     name = request["function"]
     function = getattr(module, name, None)
     if not callable(function):
@@ -150,6 +195,9 @@ def _call(module: ModuleType, request: dict[str, Any], path: Path) -> tuple[dict
     device = request.get("device", "cpu")
     args = _to_device(request.get("args", ()), device)
     kwargs = _to_device(request.get("kwargs", {}), device)
+    mismatch = _signature_mismatch(function, args, kwargs)
+    if mismatch is not None:
+        return {"status": "signature", "error": mismatch}, []
     try:
         value = function(*args, **kwargs)
     except NotImplementedError:
@@ -158,7 +206,7 @@ def _call(module: ModuleType, request: dict[str, Any], path: Path) -> tuple[dict
         return {
             "status": "raised",
             "error": f"{type(err).__name__}: {err}"[:2000],
-            "traceback": _student_traceback(err, path),
+            "traceback": _student_traceback(err, display),
         }, []
     buffers: list[bytes] = []
     header: dict[str, Any] = {"status": "ok", "value": protocol.encode_value(value, buffers)}
@@ -167,9 +215,28 @@ def _call(module: ModuleType, request: dict[str, Any], path: Path) -> tuple[dict
     return header, buffers
 
 
-def _student_traceback(err: BaseException, path: Path) -> str:
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)]
-    lines = [f"  {path.name}, line {f.lineno}, in {f.name}: {f.line or ''}" for f in frames]
+def _signature_mismatch(function: Any, args: Any, kwargs: dict[str, Any]) -> str | None:
+    """Why `function(*args, **kwargs)` cannot bind, e.g. 'missing argument clamp', or None."""
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as err:
+        name = getattr(function, "__name__", "the function")
+        return f"{name}{_shown_signature(function)}: {err}"[:500]
+    except (ValueError, RecursionError):
+        return None  # no signature to check (a builtin); let the call decide
+    return None
+
+
+def _shown_signature(function: Any) -> str:
+    try:
+        return str(inspect.signature(function))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _student_traceback(err: BaseException, display: str) -> str:
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == display]
+    lines = [f"  {display}, line {f.lineno}, in {f.name}: {f.line or ''}" for f in frames]
     return "\n".join(lines[-5:])
 
 

@@ -1,31 +1,41 @@
-"""A fork server: a process forked right after `import torch`, which forks workers on demand.
+"""The fork server: a fresh interpreter that imports torch once and forks a worker per request.
 
-Forking from a process that already has torch loaded makes a worker cost milliseconds
-instead of a second and a half. The zygote is forked before the trusted process starts any
-thread pool or CUDA context, so its children may safely use both.
+It is started with `python -m grader.runner.zygote FD CONFIG` (inside bubblewrap where that
+is available, see `sandbox`), never forked from the grader: it has never held a reference
+solution, a hidden test or an expected value in memory, and it gets a minimal environment.
+Importing torch once here makes each worker cost milliseconds instead of ~2 s.
 
-Parent <-> zygote: requests are (pickle of a `WorkerSpec`, one socket fd via SCM_RIGHTS);
-the zygote answers with the worker's pid. Each worker runs in its own session (process
-group), so a timeout can kill it and everything it started.
+Grader <-> fork server, over one Unix socket:
+    server -> {"namespaces": bool, "drop_uid": bool}          once, when ready (a frame)
+    grader -> pickle of a `WorkerSpec` + two fds (SCM_RIGHTS)  per worker
+    server -> the monitor's pid (8 bytes)
+
+Per worker the server forks a *monitor* (trusted code), which may enter fresh namespaces
+(then it forks the namespace's pid 1, the supervisor), and the supervisor forks the *worker*
+(which drops to its own uid and runs student code), waits for it, kills anything it left
+behind and reports how it ended on the second fd, the status socket.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import json
 import os
 import pickle
+import random
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.runner import confine, protocol, sandbox
+
 _PID = struct.Struct("!q")
-_PR_SET_PDEATHSIG = 1
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,16 @@ class WorkerSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Spawned:
+    """A worker as the grader sees it: the monitor's pid (in the server's pid namespace),
+    the conversation socket and the status socket."""
+
+    monitor_pid: int
+    sock: socket.socket
+    status: socket.socket
+
+
 class ZygoteDied(RuntimeError):
     """The fork server is gone; no worker can be started."""
 
@@ -44,114 +64,246 @@ class ZygoteDied(RuntimeError):
 class Zygote:
     """Handle on a running fork server (use `start`)."""
 
-    def __init__(self, pid: int, sock: socket.socket) -> None:
-        self.pid = pid
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket, plan: Any) -> None:
+        self.process = process
+        self.pid = process.pid
+        self.plan: sandbox.Plan = plan
         self._sock = sock
         self._lock = threading.Lock()
+        self._verified: dict[str, bool] | None = None
 
     @classmethod
-    def start(cls, preload: Callable[[], None] | None = None) -> Zygote:
-        """Fork the zygote from the current process (which should have torch imported)."""
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the forked child
-            parent_end.close()
-            try:
-                if preload is not None:
-                    preload()
-                _serve(child_end)
-            finally:
-                os._exit(0)
-        child_end.close()
-        return cls(pid, parent_end)
-
-    def spawn(self, spec: WorkerSpec) -> tuple[int, socket.socket]:
-        """Fork a worker running `spec`; return its pid and our end of its socket."""
+    def start(cls, mode: str | None = None) -> Zygote:
+        """Start a fork server with the strongest sandbox `mode` allows (see `sandbox.plan`)."""
+        plan = sandbox.plan(mode)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {
+            "namespaces": plan.worker_namespaces,
+            "drop_uid": plan.drop_uid,
+            "hide": list(plan.hide),
+        }
+        argv = [*plan.launcher, sys.executable, "-m", "grader.runner.zygote"]
+        argv += [str(theirs.fileno()), json.dumps(config)]
+        try:
+            process = subprocess.Popen(
+                argv,
+                pass_fds=(theirs.fileno(),),
+                env=sandbox.zygote_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd="/",
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        return cls(process, ours, plan)
+
+    def describe(self, limits: Any = None) -> str:
+        """One line naming the active layers (for `grade batch`'s header)."""
+        from grader.runner.limits import Limits
+
+        return sandbox.describe(self.plan, limits or Limits(), self.verified())
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def verified(self) -> dict[str, bool]:
+        """The layers the fork server confirmed it can apply (waits until it is ready)."""
+        with self._lock:
+            return self._wait_ready()
+
+    def _wait_ready(self) -> dict[str, bool]:
+        if self._verified is None:
+            self._sock.settimeout(READY_TIMEOUT_S)
+            try:
+                hello = json.loads(protocol.recv_frame(self._sock, 4096))
+            except (OSError, ValueError, protocol.ProtocolError) as err:
+                raise ZygoteDied(f"the fork server did not start: {err}") from None
+            finally:
+                self._sock.settimeout(None)
+            if not isinstance(hello, dict):
+                raise ZygoteDied("the fork server sent a malformed greeting")
+            self._verified = {k: bool(v) for k, v in hello.items()}
+        return self._verified
+
+    def spawn(self, spec: WorkerSpec) -> Spawned:
+        """Fork a worker running `spec`; return our ends of its sockets."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        status_ours, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if hasattr(socket, "SO_PASSCRED"):  # the worker's pid, as this pid namespace sees it
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             with self._lock:
-                socket.send_fds(self._sock, [pickle.dumps(spec)], [theirs.fileno()])
+                self._wait_ready()
+                fds = [theirs.fileno(), status_theirs.fileno()]
+                socket.send_fds(self._sock, [pickle.dumps(spec)], fds)
+                self._sock.settimeout(READY_TIMEOUT_S)
                 reply = self._sock.recv(_PID.size)
-        except OSError as err:
+                self._sock.settimeout(None)
+        except (OSError, ZygoteDied) as err:
             ours.close()
+            status_ours.close()
             raise ZygoteDied(f"the fork server is gone: {err}") from None
         finally:
             theirs.close()
+            status_theirs.close()
         if len(reply) != _PID.size:
             ours.close()
+            status_ours.close()
             raise ZygoteDied("the fork server is gone")
         (pid,) = _PID.unpack(reply)
-        return pid, ours
+        return Spawned(pid, ours, status_ours)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.close()
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, 0)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
-def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the zygote
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    _die_with_parent()
+# ---------------------------------------------------------------- inside the fork server
+
+
+def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
+    """`python -m grader.runner.zygote FD CONFIG`."""
+    sock = socket.socket(fileno=int(argv[1]))
+    config = json.loads(argv[2])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when we stop
+    import numpy  # noqa: F401 - load before forking so workers inherit it
+    import torch  # noqa: F401
+
+    import grader.runner.worker
+    import grader.testing.flows  # noqa: F401 - unpickled in every call
+
+    hide = [str(p) for p in config.get("hide", [])]
+    namespaces = bool(config.get("namespaces")) and confine.can_enter_namespaces(hide, 1 << 20)
+    drop_uid = bool(config.get("drop_uid")) and confine.can_drop_privileges(sandbox.UID_BASE)
+    protocol.send_frame(sock, json.dumps({"namespaces": namespaces, "drop_uid": drop_uid}).encode())
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
+    _serve(sock, {"namespaces": namespaces, "drop_uid": drop_uid, "hide": hide})
+
+
+def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no cover
+    next_uid = random.randrange(sandbox.UID_COUNT)
     while True:
         try:
-            message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 1)
+            message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)
         except OSError:
             return
-        if not message or not fds:
-            return
+        if not message or len(fds) != 2:
+            return  # the grader is gone: leaving takes every worker down with us
         spec: WorkerSpec = pickle.loads(message)
+        uid = sandbox.UID_BASE + next_uid % sandbox.UID_COUNT
+        next_uid += 1
         pid = os.fork()
         if pid == 0:
-            _run_worker(sock, fds[0], spec)
-        os.close(fds[0])
+            _monitor(sock, fds[0], fds[1], spec, {**config, "uid": uid})
+        for fd in fds:
+            os.close(fd)
         try:
             sock.sendall(_PID.pack(pid))
         except OSError:
             return
 
 
-def _run_worker(zygote_sock: socket.socket, fd: int, spec: WorkerSpec) -> None:  # pragma: no cover
-    code = 0
+def _monitor(
+    zygote_sock: socket.socket, fd: int, status_fd: int, spec: WorkerSpec, config: dict[str, Any]
+) -> None:  # pragma: no cover - runs in the forked monitor
+    """Enter namespaces if asked, then supervise the worker (see `_supervise`).
+
+    With namespaces the supervisor is pid 1 of the new pid namespace, so the worker is pid 2:
+    Linux ignores default-action signals such as SIGXCPU for a namespace's pid 1, and the
+    worker must die of them. When the supervisor exits, every process left in the namespace
+    is killed by the kernel."""
+    status_sock = socket.socket(fileno=status_fd)
     try:
         zygote_sock.close()
-        os.closerange(3, fd)
-        os.closerange(fd + 1, 1 << 16)
-        os.setsid()
+        _close_all_but(fd, status_fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _die_with_parent()
+        os.setsid()
+        confine.die_with_parent()
+        if not config["namespaces"]:
+            _supervise(fd, status_sock, spec, config, confine.become_subreaper())
+        tmp_bytes = int(spec.kwargs.get("limits", {}).get("tmp_bytes", 64 << 20))
+        confine.enter_namespaces(config["hide"], tmp_bytes)
+        init = os.fork()
+        if init == 0:
+            confine.die_with_parent()
+            confine.mount_proc()
+            _supervise(fd, status_sock, spec, config, False)  # leaving kills the namespace
+        os.close(fd)
+        status_sock.close()
+        os.waitpid(init, 0)
+        os._exit(0)
+    except BaseException as err:
+        _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
+
+
+def _supervise(
+    fd: int, status_sock: socket.socket, spec: WorkerSpec, config: dict[str, Any], reaper: bool
+) -> None:  # pragma: no cover - runs in the monitor or the namespace's init
+    """Fork the worker, wait for it, kill whatever it left behind, report how it ended."""
+    report: dict[str, Any] = {}
+    try:
+        pid = os.fork()
+        if pid == 0:
+            status_sock.close()
+            _run_worker(fd, spec, config)
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            report = {"signal": os.WTERMSIG(status)}
+        else:
+            report = {"exit": os.WEXITSTATUS(status)}
+        if reaper:  # whatever the worker left behind (double forks, setsid) goes too
+            confine.kill_descendants()
+    except BaseException as err:
+        report = {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]}
+    _report(status_sock, report)
+
+
+def _report(status_sock: socket.socket, report: dict[str, Any]) -> None:  # pragma: no cover
+    with contextlib.suppress(OSError):
+        protocol.send_frame(status_sock, json.dumps(report).encode())
+    os._exit(0)
+
+
+def _run_worker(fd: int, spec: WorkerSpec, config: dict[str, Any]) -> None:  # pragma: no cover
+    code = 70
+    try:
+        module = sys.modules[spec.module]
         worker_sock = socket.socket(fileno=fd)
-        module = __import__(spec.module, fromlist=[spec.function])
-        getattr(module, spec.function)(worker_sock, **spec.kwargs)
-    except BaseException:
-        code = 70
+        getattr(module, spec.function)(worker_sock, sandbox=config, **spec.kwargs)
+        code = 0
     finally:
         os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _close_all_but(*keep: int) -> None:
+    """Close every inherited descriptor except `keep` (and 0-2, which the worker replaces)."""
+    highest = 3
+    for fd in sorted(keep):
+        os.closerange(highest, fd)
+        highest = fd + 1
+    os.closerange(highest, 1 << 16)
 
 
 _shared: Zygote | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_zygote() -> Zygote:
-    """The process-wide zygote, started on first use (after importing torch)."""
+def shared_zygote(mode: str | None = None) -> Zygote:
+    """The process-wide fork server, started on first use and restarted if it died."""
     global _shared
     with _shared_lock:
-        if _shared is None:
-            import torch  # noqa: F401  - load before forking so workers inherit it
-
-            _shared = Zygote.start()
+        if _shared is None or not _shared.alive():
+            _shared = Zygote.start(mode)
         return _shared
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv)

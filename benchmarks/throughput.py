@@ -1,0 +1,155 @@
+"""Throughput benchmark: `grade batch` against a fresh pytest process per submission.
+
+Generates a class of N submissions covering every exercise (the reference, or one of the
+known-wrong submissions in `tests/wrong/`, in turn), then measures side by side:
+
+  * fast path      `grade batch DIR --jobs J` (long-lived workers, zygotes, one gradebook)
+  * straightforward one fresh Python + pytest process per submission, one after another
+                   (what nbgrader-style graders do), grading every exercise of it
+
+Fast-path sizes default to 50, 100 and 200 (time should grow linearly); the
+straightforward path is measured on a sample of submissions and scaled linearly to N,
+which the output says. Peak memory is the largest resident set of the batch's whole
+process tree, sampled every 0.1 s.
+
+    python benchmarks/throughput.py [--sizes 50,100,200] [--jobs 2] [--baseline-sample 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grader.exercises import EXERCISES  # noqa: E402
+
+STRAIGHTFORWARD = """
+import sys
+from pathlib import Path
+from grader.session import grade_exercise
+folder = Path(sys.argv[1])
+for exercise in sys.argv[2:]:
+    grade_exercise(exercise, folder, seed=0)
+"""
+
+
+def make_class(root: Path, size: int) -> None:
+    """`size` student folders; student i gets variant i of every exercise."""
+    for i in range(size):
+        student = root / f"s{i:04d}"
+        student.mkdir(parents=True)
+        for exercise in EXERCISES:
+            wrong = ROOT / "tests" / "wrong" / exercise.id.replace("-", "_")
+            variants = [ROOT / "solutions", *sorted(p for p in wrong.glob("*") if p.is_dir())]
+            source = variants[i % len(variants)] / exercise.filename
+            shutil.copy(source, student / exercise.filename)
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of `pid` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        total += rss.get(current, 0)
+        stack += children.get(current, [])
+    return total
+
+
+def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak process-tree RSS of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss_bytes(process.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    process.wait()
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv[:4])} failed with exit status {process.returncode}")
+    return time.perf_counter() - started, peak
+
+
+def fast_path(root: Path, jobs: int, env: dict[str, str]) -> tuple[float, int]:
+    gradebook = root.parent / f"{root.name}.sqlite"
+    argv = [sys.executable, "-m", "grader", "batch", str(root), "--jobs", str(jobs),
+            "--gradebook", str(gradebook)]  # fmt: skip
+    return run_measured(argv, env)
+
+
+def straightforward(root: Path, sample: int, env: dict[str, str]) -> float:
+    """Seconds per submission for a fresh process per submission (mean over `sample`)."""
+    ids = [e.id for e in EXERCISES]
+    folders = sorted(root.iterdir())[:sample]
+    started = time.perf_counter()
+    for folder in folders:
+        subprocess.run([sys.executable, "-c", STRAIGHTFORWARD, str(folder), *ids], cwd=ROOT,
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return (time.perf_counter() - started) / len(folders)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50,100,200")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--baseline-sample", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    results: dict[str, object] = {"jobs": args.jobs, "exercises": len(EXERCISES), "fast": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            root = Path(tmp) / f"class{size}"
+            make_class(root, size)
+            seconds, peak = fast_path(root, args.jobs, env)
+            results["fast"][size] = {"seconds": seconds, "peak_rss_mib": peak / 2**20}
+            print(f"grade batch   {size:4d} submissions x {len(EXERCISES)} exercises: "
+                  f"{seconds:7.1f} s  ({seconds / size:.3f} s/submission), "
+                  f"peak RSS {peak / 2**20:.0f} MiB")  # fmt: skip
+        per_submission = straightforward(Path(tmp) / f"class{sizes[-1]}", args.baseline_sample, env)
+    largest = sizes[-1]
+    baseline = per_submission * largest
+    speedup = baseline / results["fast"][largest]["seconds"]
+    results["straightforward"] = {"seconds_per_submission": per_submission,
+                                  "sample": args.baseline_sample, "scaled_seconds": baseline}  # fmt: skip
+    results["speedup"] = speedup
+    print(f"fresh process {largest:4d} submissions: {baseline:7.1f} s  "
+          f"({per_submission:.3f} s/submission, measured on {args.baseline_sample}, scaled)")  # fmt: skip
+    print(f"speed-up at {largest}: {speedup:.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

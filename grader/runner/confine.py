@@ -1,0 +1,183 @@
+"""Steps a forked process takes on itself before any student code runs (Linux system calls).
+
+Used by the fork server's per-worker monitor (`enter_namespaces`) and by the worker
+(`mount_proc`, `drop_privileges`, `no_new_privileges`, `die_with_parent`). Every function
+raises `ConfinementFailed` when a step that was asked for does not happen, so a worker
+never runs student code with fewer layers than were reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+WORKER_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+class ConfinementFailed(RuntimeError):
+    """A sandbox step that was promised could not be taken."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise ConfinementFailed(f"{what}: {os.strerror(err)}")
+
+
+def _prctl(option: int, arg: int) -> int:
+    return _libc().prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants (double forks, setsid) are re-parented to this process instead
+    of init, so `kill_descendants` can find them. Linux only; False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+
+
+def kill_descendants(rounds: int = 50) -> None:
+    """SIGKILL and reap every child of this process, round after round, until none is left
+    (each round's victims hand their own children to us, the subreaper)."""
+    me = os.getpid()
+    for _ in range(rounds):
+        children = _children_of(me)
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+
+
+def _children_of(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == parent:
+            children.append(int(entry))
+    return children
+
+
+def enter_namespaces(hide: list[str], tmp_bytes: int) -> None:
+    """New pid/net/ipc/uts/mount namespaces for this process's children, a fresh size-capped
+    /tmp, and empty read-only tmpfs over each directory in `hide`."""
+    libc = _libc()
+    _check(libc.unshare(WORKER_NAMESPACES), "unshare")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    options = f"size={tmp_bytes},mode=1777".encode()
+    for path in TMP_DIRS:
+        if os.path.isdir(path):
+            flags = MS_NOSUID | MS_NODEV
+            _check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options), f"tmpfs {path}")
+    for path in hide:
+        if os.path.isdir(path):
+            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
+            _check(
+                libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555"),
+                f"hide {path}",
+            )
+
+
+def mount_proc() -> None:
+    """Mount a /proc that shows only this pid namespace (call as its pid 1)."""
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check(_libc().mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+
+
+def drop_privileges(uid: int) -> None:
+    """Become `uid` (and gid `uid`) with no supplementary groups and no capabilities left,
+    not even in the bounding set."""
+    for cap in range(64):
+        if _prctl(PR_CAPBSET_DROP, cap) != 0:
+            break  # past the last capability this kernel knows
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid or os.getegid() != uid:
+        raise ConfinementFailed("the worker is still privileged after dropping its uid")
+    with contextlib.suppress(OSError):
+        os.setuid(0)
+        raise ConfinementFailed("the worker could become root again")
+
+
+def no_new_privileges() -> None:
+    """No setuid binary can raise privileges again; no other uid can inspect this process."""
+    if sys.platform.startswith("linux"):
+        _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+        _check(_prctl(PR_SET_DUMPABLE, 0), "dumpable")
+
+
+def can_enter_namespaces(hide: list[str], tmp_bytes: int) -> bool:
+    """Try `enter_namespaces` (and /proc for the namespace's pid 1) in a throw-away child."""
+
+    def step() -> None:
+        enter_namespaces(hide, tmp_bytes)
+        if not _in_child(mount_proc):
+            raise ConfinementFailed("mount /proc")
+
+    return _in_child(step)
+
+
+def can_drop_privileges(uid: int) -> bool:
+    """Try `drop_privileges` in a throw-away child."""
+    return _in_child(lambda: drop_privileges(uid))
+
+
+def _in_child(step: object) -> bool:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            step()  # type: ignore[operator]
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0

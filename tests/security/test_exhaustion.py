@@ -1,0 +1,239 @@
+"""Attacks on the machine's time, memory, processes, output and disk.
+
+Limits are short here (`FAST`: 1 s per call, 2.5 s per submission); each attack must end
+within them, tell the student which limit it hit, and leave nothing running.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from hostile import assert_score, messages, sandbox_processes, source
+
+from grader.runner import sandbox
+
+needs_dedicated_uid = pytest.mark.skipif(
+    not sandbox.plan().drop_uid,
+    reason="a fork bomb is only safe to run where workers get their own uid (root + bwrap)",
+)
+
+
+def test_infinite_loop_is_stopped_by_the_call_limit(grade) -> None:
+    started = time.monotonic()
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                while True:
+                    pass
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        )
+    )
+    assert_score(result, 1)
+    assert "your function ran for more than 1 s" in messages(result)
+    assert time.monotonic() - started < 10
+
+
+def test_cpu_time_limit(grade) -> None:
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                while True:
+                    pass
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        ),
+        call_seconds=10.0,
+        submission_seconds=3.0,
+        cpu_seconds=1,
+    )
+    assert_score(result, 1)
+    assert "your code used more than 1 s of CPU time" in messages(result)
+
+
+def test_sleeping_at_import_is_stopped(grade) -> None:
+    result = grade(source("import time\ntime.sleep(60)\n", stubs=True))
+    assert_score(result, 0)
+    assert "importing it took more than 2 s" in messages(result)
+
+
+def test_sleeping_in_every_call_hits_the_submission_budget(grade) -> None:
+    started = time.monotonic()
+    result = grade(
+        source(
+            """
+            import time
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                time.sleep(1.0)
+                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        ),
+        call_seconds=5.0,
+    )
+    assert_score(result, 1)
+    assert "more than 2.5 s in total" in messages(result)
+    assert time.monotonic() - started < 10
+
+
+def test_blocking_on_stdin(grade) -> None:
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                line = sys.stdin.readline() + input()
+                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+            def affine_coupling_inverse(x, conditioner, clamp=None):
+                data = os.read(0, 1024)
+                return torch.zeros_like(x), torch.zeros(x.shape[0], dtype=x.dtype)
+            """
+        )
+    )
+    assert_score(result, 1)
+    assert "EOFError" in messages(result)
+
+
+def test_memory_bomb(grade) -> None:
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                hoard = [torch.empty(1 << 28, dtype=torch.float64) for _ in range(64)]
+                return hoard[0], hoard[1]
+
+            def affine_coupling_inverse(x, conditioner, clamp=None):
+                return bytearray(64 << 30), None
+            """
+        ),
+        address_space_bytes=3 << 30,
+    )
+    assert_score(result, 1)
+    assert "your code ran out of memory (limit 3 GiB)" in messages(result)
+
+
+@needs_dedicated_uid
+def test_fork_bomb(grade) -> None:
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                while True:
+                    try:
+                        os.fork()
+                    except OSError:
+                        pass
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        )
+    )
+    assert_score(result, 1)
+    assert "more than 1 s" in messages(result) or "in total" in messages(result)
+
+
+def test_thread_bomb(grade) -> None:
+    result = grade(
+        source(
+            """
+            import threading, time
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                while True:
+                    try:
+                        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+                    except RuntimeError:
+                        time.sleep(0.01)
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        )
+    )
+    assert_score(result, 1)
+
+
+def test_gigabytes_of_output(grade) -> None:
+    result = grade(
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                chunk = "flood " * 100_000
+                for _ in range(100_000):
+                    print(chunk)
+                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+            def affine_coupling_inverse(x, conditioner, clamp=None):
+                print("x" * 100_000)
+                return torch.zeros_like(x), torch.zeros(x.shape[0], dtype=x.dtype)
+            """
+        )
+    )
+    assert_score(result, 1)
+    text = messages(result)
+    assert "your code wrote more than 4 MiB (printed output or a file)" in text
+    assert len(text) < 100_000  # what the student is shown stays short
+
+
+def test_filling_the_disk(grade) -> None:
+    marker = f"flowgrade-fill-{uuid.uuid4().hex}"
+    result = grade(
+        source(
+            f"""
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                block = b"x" * (1 << 20)
+                home = os.path.expanduser("~")
+                for folder in ("/tmp", "/var/tmp", "/dev/shm", os.getcwd(), home):
+                    for i in range(10_000):
+                        try:
+                            with open(os.path.join(folder, "{marker}-" + str(i)), "wb") as f:
+                                f.write(block)
+                        except OSError:
+                            break
+                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        )
+    )
+    assert_score(result, 1)
+    if sandbox.plan().mode != "basic":  # a private /tmp: nothing reaches the machine's disk
+        assert not list(Path("/tmp").glob(f"{marker}*"))
+        assert not list(Path("/var/tmp").glob(f"{marker}*"))
+    for leftover in Path("/tmp").glob(f"{marker}*"):
+        leftover.unlink()
+
+
+@pytest.mark.skipif(
+    not sandbox.is_linux(), reason="needs Linux (a pid namespace or a child subreaper)"
+)
+def test_background_process_does_not_outlive_grading(grade) -> None:
+    marker = f"29.{uuid.uuid4().int % 10**9:09d}"  # a unique argument for sleep
+    result = grade(
+        source(
+            f"""
+            import subprocess
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                if os.fork() == 0:
+                    os.setsid()
+                    if os.fork() == 0:
+                        os.execv("/bin/sleep", ["sleep", "{marker}"])
+                    os._exit(0)
+                subprocess.Popen(["/bin/sleep", "{marker}"], start_new_session=True)
+                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+            affine_coupling_inverse = affine_coupling_forward
+            """
+        )
+    )
+    assert_score(result, 1)
+    deadline = time.monotonic() + 5
+    while sandbox_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sandbox_processes(marker)
