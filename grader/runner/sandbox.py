@@ -205,7 +205,10 @@ def bwrap_argv(bwrap: str, hide: tuple[str, ...], tmp_bytes: int) -> list[str]:
         argv.append("--die-with-parent")
     binds = _python_dirs()
     argv += _system_binds()
-    created: set[str] = set()
+    # The private /tmp comes first, so that a package living under /tmp (a student kit
+    # unpacked there, a test's temporary copy) is bound on top of it rather than hidden.
+    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    created: set[str] = {"/tmp"}
     for path in binds:
         for parent in reversed(Path(path).parents):
             text = str(parent)
@@ -218,7 +221,6 @@ def bwrap_argv(bwrap: str, hide: tuple[str, ...], tmp_bytes: int) -> list[str]:
         if _covered(secret, binds):
             argv += ["--tmpfs", secret, "--remount-ro", secret]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     argv += _gpu_binds()
     argv += ["--chdir", "/tmp", "--"]
     return argv
