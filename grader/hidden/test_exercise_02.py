@@ -21,6 +21,7 @@ from grader.testing import (
     describe,
     expect_close,
     expect_finite,
+    expect_map_outputs,
     expect_structure,
     expect_true,
     expect_tuple,
@@ -407,6 +408,7 @@ def test_log_det_matches_jacobian(student, reference, rng):
             _, log_det = expect_tuple(
                 student.call(function, point, *weights), 2, function, "(tensor, log_det)"
             )
+            outputs = expect_map_outputs(outputs, perturbation_batch(point[0]), function=function)
             jacobian = _finite_difference_jacobian(outputs)
             upper = torch.triu(jacobian, 1).abs().max().item() if d > 1 else 0.0
             expect_true(

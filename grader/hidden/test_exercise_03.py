@@ -15,6 +15,7 @@ from grader.testing import (
     describe,
     expect_close,
     expect_finite,
+    expect_map_outputs,
     expect_structure,
     expect_true,
     expect_tuple,
@@ -235,6 +236,7 @@ def test_log_det_matches_jacobian(student, rng):
             "affine_coupling_forward",
             "(x, log_det)",
         )
+        outputs = expect_map_outputs(outputs, points, function="affine_coupling_forward")
         oracle = finite_difference_log_abs_det(outputs).reshape(1)
         expect_close(
             log_det,

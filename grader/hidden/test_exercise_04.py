@@ -19,6 +19,7 @@ from grader.testing import (
     describe,
     expect_close,
     expect_finite,
+    expect_map_outputs,
     expect_structure,
     expect_true,
     expect_tuple,
@@ -376,6 +377,7 @@ def test_log_det_matches_jacobian(student, rng):
         ):
             outputs, _ = _call_pair(student, function, points, params)
             _, log_det = _call_pair(student, function, z, params)
+            outputs = expect_map_outputs(outputs, points, function=function)
             oracle = finite_difference_log_abs_det(outputs).reshape(1)
             _expect_log_det(
                 log_det,

@@ -20,6 +20,7 @@ from grader.testing import (
     describe,
     expect_close,
     expect_finite,
+    expect_map_outputs,
     expect_structure,
     expect_true,
     expect_tuple,
@@ -398,6 +399,7 @@ def test_log_det_matches_jacobian(student, rng):
         for function, names in (("compose_forward", "dx/dz"), ("compose_inverse", "dz/dx")):
             outputs, _ = _call_pair(student, function, layers, points)
             _, log_det = _call_pair(student, function, layers, z)
+            outputs = expect_map_outputs(outputs, points, function=function)
             oracle = finite_difference_log_abs_det(outputs).reshape(1)
             misconceptions = (
                 _forward_misconceptions(layers, z)[1]

@@ -169,6 +169,17 @@ def expect_finite(got: torch.Tensor, *, what: str, hint: str | None = None) -> N
     fail(what, f"entry {list(index)} is {got[index].item()}, expected a finite number", hint)
 
 
+def expect_map_outputs(outputs: Any, points: torch.Tensor, *, function: str) -> torch.Tensor:
+    """Check a map's outputs on the perturbation batch `points` before an oracle uses them:
+    a tensor of the same shape, every entry finite (NaN would otherwise agree with NaN)."""
+    what = f"{function} on a batch of {points.shape[0]} nearby points (for its Jacobian)"
+    tensor = _as_tensor(outputs, what, points)
+    if tuple(tensor.shape) != tuple(points.shape):
+        fail(what, f"expected shape {tuple(points.shape)}, got {tuple(tensor.shape)}")
+    expect_finite(tensor, what=what, hint="the map must be finite wherever its input is")
+    return tensor
+
+
 def expect_unchanged(
     before: Sequence[Any], after: Sequence[Any] | None, *, function: str, names: Sequence[str]
 ) -> None:

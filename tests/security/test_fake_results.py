@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from hostile import FILE, REFERENCE, assert_score, messages, source
 
 
@@ -198,12 +197,6 @@ def test_broadcasting_log_dets_do_not_pass(grade) -> None:
     assert "expected shape (1,), got (1, 1)" in messages(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hidden-test hole: test_log_det_matches_jacobian compares the student's log-det "
-    "with an oracle computed from the student's own outputs; NaN outputs make both NaN and "
-    "expect_close treats NaN == NaN as equal (fix: expect_finite on the outputs first)",
-)
 def test_nan_results_do_not_pass(grade) -> None:
     result = grade(
         source(
