@@ -1,26 +1,36 @@
 """Safe parsing of typed symbolic answers into sympy, and an equivalence check with a time limit.
 
-A student's text is never evaluated as Python (`sympify`/`parse_expr` call `eval`). Instead:
+Used for quiz answers a student types and for the `str()` of a sympy expression that
+student code returned (`grader.runner.protocol.SympyText`). The text is never evaluated
+as Python (`sympify`/`parse_expr` call `eval`). Instead:
 
-1. normalise unicode (− × · ÷ π ² ³ √) and reject characters outside a small alphabet
-   (so `\\`, `#`, quotes, `[`, `:`, `;`, `=` never get further);
+1. refuse text longer than `MAX_LENGTH`, normalise unicode (− × · ÷ π ² ³ √) and reject
+   characters outside a small alphabet (so `\\`, `#`, quotes, `[`, `:`, `;`, `=` never
+   get further);
 2. tokenise into numbers, names, operators and parentheses; a `.` after a name is
-   attribute access and is refused;
+   attribute access and is refused; brackets may nest at most `MAX_DEPTH` levels;
 3. resolve every name: a declared symbol, a whitelisted function (which must be called),
    a constant (`pi`, `E`), or an undeclared multi-letter name that splits into declared
    one-letter symbols (`ab` -> `a*b`); anything else is refused with the valid names;
 4. insert implicit multiplication (`2x`, `a(b+1)`, `(x-b)(x+b)`) and turn `^` into `**`;
 5. check the Python AST of the rebuilt text: only numbers, names, + - * / **, unary
    minus and calls of whitelisted functions (no attributes, subscripts, lambdas,
-   comprehensions, keywords);
+   comprehensions, keywords), at most `MAX_NODES` parts and `MAX_DEPTH` levels of nesting
+   (a flat sum or product counts as one level);
 6. build the sympy expression by walking that AST ourselves; a power of two numbers whose
-   result would exceed `MAX_DIGITS` digits (`9**9**9`) is refused before it is computed.
+   result would exceed `MAX_DIGITS` digits (`9**9**9`) is refused before it is computed;
+7. bound the degree: along every path of the built expression the numeric exponents
+   multiply (`(x**10 + 1)**200` has degree 2000) and the product may not exceed
+   `MAX_EXPONENT`, so a later `expand`/`simplify` cannot be asked for a huge polynomial.
+   Variable exponents (`e^(-x^2/2)`, `2^k`) stay allowed: sympy never expands them.
 
-`equivalent(a, b)` decides `a == b` in a separate process that is killed after
-`timeout_s`: identical after sympy's automatic simplification, else agreement at random
-points that respect the symbols' assumptions (a differing point proves a difference; 8
-agreeing points at 30 digits are accepted), else `simplify(a - b) == 0` / `a.equals(b)`
-when the points cannot be evaluated.
+`equivalent(a, b)` and `first_equivalent(a, candidates)` decide equality in a forked child
+process that is killed after `timeout_s` and whose address space is capped at its size at
+the fork plus `MEMORY_HEADROOM_BYTES` (a runaway evaluation is stopped, never waited for):
+identical after sympy's automatic simplification, else agreement at random points that
+respect the symbols' assumptions (one differing point proves a difference, so wrong
+answers are decided fast; 8 agreeing points at 30 digits are accepted), else
+`simplify(a - b) == 0` / `a.equals(b)` when too few points can be evaluated.
 
 sympy is imported lazily, so importing this module is cheap.
 """
@@ -28,20 +38,28 @@ sympy is imported lazily, so importing this module is cheap.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import multiprocessing
+import os
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sympy
 
 MAX_LENGTH = 400
+MAX_NODES = 250
+MAX_DEPTH = 40
 MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
+MAX_CANDIDATES = 250
+MEMORY_HEADROOM_BYTES = 2 << 30
 DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_SEED = 20240601
 
 _UNICODE_REPLACEMENTS = {
     "−": "-", "–": "-", "—": "-", "×": "*", "·": "*", "⋅": "*", "∗": "*", "÷": "/",
@@ -105,7 +123,10 @@ def _normalise(text: str) -> str:
         raise SymbolicInputError("empty expression")
     if not _ALLOWED_CHARS.fullmatch(text):
         bad = next(c for c in text if not _ALLOWED_CHARS.fullmatch(c))
-        raise SymbolicInputError(f"character {bad!r} is not allowed in an expression")
+        raise SymbolicInputError(
+            f"character {bad!r} is not allowed in an expression "
+            "(use names, numbers, spaces and + - * / ^ ( ) , .)"
+        )
     return text
 
 
@@ -128,7 +149,17 @@ def _tokenise(text: str) -> list[tuple[str, str]]:
             raise SymbolicInputError("a '.' may only appear inside a number")
         if kind == "name" and (value.startswith("_") or "__" in value):
             raise SymbolicInputError(f"name {value!r} is not allowed")
+    _check_brackets(tokens)
     return tokens
+
+
+def _check_brackets(tokens: list[tuple[str, str]]) -> None:
+    """Refuse brackets nested more than MAX_DEPTH levels (the parser would recurse on them)."""
+    level = 0
+    for _, value in tokens:
+        level += {"(": 1, ")": -1}.get(value, 0)
+        if level > MAX_DEPTH:
+            raise SymbolicInputError(f"expression nested too deeply (at most {MAX_DEPTH} levels)")
 
 
 # ---------------------------------------------------------------- tokens -> safe text
@@ -188,6 +219,72 @@ def _with_implicit_products(tokens: list[tuple[str, str]]) -> list[str]:
         out.append("**" if value == "^" else value)
         previous = (kind, value)
     return out
+
+
+# ---------------------------------------------------------------- size of the tree
+
+_FAMILY: dict[type[ast.operator], str] = {
+    ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product",
+}  # fmt: skip
+
+
+def _check_tree(tree: ast.Expression) -> None:
+    """Refuse more than MAX_NODES parts or more than MAX_DEPTH levels of nesting.
+
+    Iterative, so a hostile tree cannot exhaust the stack here. The left operand of a sum
+    (product) that is itself a sum (product) stays on the same level: `a + b + c + d` is
+    one level deep however many terms it has.
+    """
+    parts = 0
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        parts += 1
+        if parts > MAX_NODES:
+            raise SymbolicInputError(f"expression too large (more than {MAX_NODES} parts)")
+        if depth > MAX_DEPTH:
+            raise SymbolicInputError(f"expression nested too deeply (at most {MAX_DEPTH} levels)")
+        stack.extend(_children(node, depth))
+
+
+def _children(node: ast.AST, depth: int) -> list[tuple[ast.AST, int]]:
+    if isinstance(node, ast.BinOp):
+        family = _FAMILY.get(type(node.op))
+        left = node.left
+        same = isinstance(left, ast.BinOp) and family and _FAMILY.get(type(left.op)) == family
+        left_depth = depth if same else depth + 1
+        return [(node.left, left_depth), (node.right, depth + 1)]
+    return [
+        (child, depth + 1) for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr)
+    ]
+
+
+def _check_degree(expr: Any) -> None:
+    """Refuse expressions whose numeric exponents multiply to more than MAX_EXPONENT.
+
+    Walks the built sympy tree (after sympy merged `(x**100)**100` into `x**10000`) and
+    multiplies, along every path from the root, ceil(|n|) of each numeric exponent n; a
+    variable exponent does not count. The product bounds the degree of any expansion.
+    """
+    stack: list[tuple[Any, int]] = [(expr, 1)]
+    while stack:
+        node, power = stack.pop()
+        if node.is_Pow and node.exp.is_number:
+            power *= max(1, math.ceil(_magnitude(node.exp)))
+            if power > MAX_EXPONENT:
+                raise SymbolicInputError(
+                    f"exponent too large (nested powers multiply; at most {MAX_EXPONENT} in all)"
+                )
+            stack.append((node.base, power))
+            continue
+        stack.extend((arg, power) for arg in node.args)
+
+
+def _magnitude(number: Any) -> float:
+    try:
+        return abs(complex(number))
+    except (OverflowError, TypeError, ValueError):
+        return math.inf
 
 
 # ---------------------------------------------------------------- AST -> sympy
@@ -256,7 +353,8 @@ class _Builder:
 
     def _Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in self.names.functions:
-            raise SymbolicInputError("only the whitelisted functions may be called")
+            allowed = ", ".join(sorted(self.names.functions)) or "none"
+            raise SymbolicInputError(f"only these functions may be called: {allowed}")
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise SymbolicInputError("function arguments must be plain expressions")
         if not node.args:
@@ -314,6 +412,7 @@ def parse_expression(
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         message = "not a well-formed expression (check the brackets and operators)"
         raise SymbolicInputError(message) from None
+    _check_tree(tree)
     try:
         result = _Builder(names).build(tree)
     except RecursionError:
@@ -322,6 +421,7 @@ def parse_expression(
         raise SymbolicInputError("the answer must be a single expression")
     if result.has(sympy.zoo, sympy.nan):
         raise SymbolicInputError("the expression is undefined (division by zero?)")
+    _check_degree(result)
     return result
 
 
@@ -343,13 +443,24 @@ def _sample(symbol: Any, rng: random.Random) -> float:
     return rng.uniform(-2.0, 2.0)
 
 
-def _numerically_equal(a: Any, b: Any, points: int = 8) -> bool | None:
+def _informative(left: complex, right: complex) -> bool:
+    """False when both values are ~0: such a point says nothing about a relative difference.
+
+    Counting it as agreement would let exp(-1000 x^2) and 2 exp(-1000 x^2) agree at every
+    point where both underflow; an exact zero and its 30-digit rounding (~1e-165) also
+    land here instead of being compared.
+    """
+    return max(abs(left), abs(right)) >= 1e-20
+
+
+def _numerically_equal(a: Any, b: Any, points: int = 8, seed: int = DEFAULT_SEED) -> bool | None:
     """Compare a and b at random points that respect the symbols' assumptions.
 
     False as soon as one point differs (a proof of difference), True when `points` points
-    agree to ~1e-9 relative, None when too few points could be evaluated.
+    agree to ~1e-9 relative, None when fewer than 3 points could be evaluated to finite
+    values that are not both ~0 (then the caller falls back to simplify).
     """
-    rng = random.Random(20240601)
+    rng = random.Random(seed)
     free = sorted(a.free_symbols | b.free_symbols, key=str)
     agreed = 0
     for _ in range(points * 3):
@@ -360,7 +471,9 @@ def _numerically_equal(a: Any, b: Any, points: int = 8) -> bool | None:
             continue
         if not all(map(math.isfinite, (left.real, left.imag, right.real, right.imag))):
             continue
-        if abs(left - right) > 1e-9 * max(1.0, abs(left), abs(right)):
+        if not _informative(left, right):
+            continue
+        if abs(left - right) > 1e-9 * max(abs(left), abs(right)):
             return False
         agreed += 1
         if agreed >= points:
@@ -368,7 +481,7 @@ def _numerically_equal(a: Any, b: Any, points: int = 8) -> bool | None:
     return True if agreed >= 3 else None
 
 
-def decide_equivalence(a: Any, b: Any) -> bool:
+def decide_equivalence(a: Any, b: Any, seed: int = DEFAULT_SEED) -> bool:
     """a == b for sympy expressions, in this process and without a time limit.
 
     Identical after sympy's automatic simplification -> True; otherwise random points decide
@@ -380,30 +493,65 @@ def decide_equivalence(a: Any, b: Any) -> bool:
     difference = a - b
     if difference == 0:
         return True
-    verdict = _numerically_equal(a, b)
+    verdict = _numerically_equal(a, b, seed=seed)
     if verdict is not None:
         return verdict
     return bool(sympy.simplify(difference) == 0 or a.equals(b) is True)
 
 
-def _child(connection: Any, a: Any, b: Any) -> None:
+def _first_match(expr: Any, candidates: Sequence[Any], seed: int) -> int | None:
+    for index, candidate in enumerate(candidates):
+        if decide_equivalence(expr, candidate, seed):
+            return index
+    return None
+
+
+def _cap_memory() -> None:  # runs in the child only
+    """Limit the address space to its current size plus MEMORY_HEADROOM_BYTES (Linux only)."""
+    with contextlib.suppress(Exception):
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[0])
+        limit = pages * os.sysconf("SC_PAGE_SIZE") + MEMORY_HEADROOM_BYTES
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _child(connection: Any, expr: Any, candidates: Sequence[Any], seed: int) -> None:
     try:
-        connection.send(("ok", decide_equivalence(a, b)))
-    except Exception as err:  # report, never hang the parent
-        connection.send(("error", f"{type(err).__name__}: {err}".splitlines()[0]))
+        _cap_memory()
+        connection.send(("ok", _first_match(expr, candidates, seed)))
+    except BaseException as err:  # report (MemoryError included), never hang the parent
+        with contextlib.suppress(BaseException):
+            connection.send(("error", f"{type(err).__name__}: {err}".splitlines()[0]))
     finally:
         connection.close()
 
 
-def equivalent(a: sympy.Expr, b: sympy.Expr, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
-    """Whether a and b are the same expression, decided in a child process killed after timeout_s.
+def first_equivalent(
+    expr: sympy.Expr,
+    candidates: Sequence[sympy.Expr],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    seed: int = DEFAULT_SEED,
+) -> int | None:
+    """Index of the first candidate equal to `expr` (see `decide_equivalence`), or None.
 
-    Raises SymbolicTimeout when no decision came within the limit.
+    One forked child decides all candidates (e.g. the key, then known mistakes) under
+    `timeout_s` in total and a memory cap. Raises SymbolicTimeout when no decision came
+    within the limit and SymbolicInputError when the child failed (out of memory, ...).
     """
+    if not 1 <= len(candidates) <= MAX_CANDIDATES:
+        raise ValueError(f"between 1 and {MAX_CANDIDATES} candidates are needed")
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, a, b), daemon=True)
+    process = context.Process(
+        target=_child, args=(sender, expr, list(candidates), seed), daemon=True
+    )
     process.start()
     sender.close()
     try:
@@ -419,4 +567,18 @@ def equivalent(a: sympy.Expr, b: sympy.Expr, timeout_s: float = DEFAULT_TIMEOUT_
         process.join()
     if status != "ok":
         raise SymbolicInputError(f"the expression could not be checked ({value})")
-    return bool(value)
+    return value
+
+
+def equivalent(
+    a: sympy.Expr,
+    b: sympy.Expr,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    *,
+    seed: int = DEFAULT_SEED,
+) -> bool:
+    """Whether a and b are the same expression, decided in a child process killed after timeout_s.
+
+    Raises SymbolicTimeout when no decision came within the limit.
+    """
+    return first_equivalent(a, [b], timeout_s, seed=seed) == 0

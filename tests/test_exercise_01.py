@@ -86,10 +86,9 @@ def test_hostile_expression_text_is_never_executed() -> None:
     HOSTILE_MARKER.unlink(missing_ok=True)
     result = grade_exercise(EXERCISE.id, WRONG / "hostile_density", seed=0)
     assert not HOSTILE_MARKER.exists()
-    assert (
-        "calling __import__('os').system is not allowed"
-        in _failed(result)["affine_flow_density_symbolic"]
-    )
+    message = _failed(result)["affine_flow_density_symbolic"]
+    assert "could not be read" in message
+    assert 'character "\'" is not allowed' in message
 
 
 # ---------------------------------------------------------------- reference vs oracles

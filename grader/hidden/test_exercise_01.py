@@ -21,6 +21,13 @@ from torch import nn
 from grader.runner.client import StudentModule
 from grader.runner.errors import StudentRaised
 from grader.runner.protocol import SympyText
+from grader.symbolic import (
+    SymbolicInputError,
+    SymbolicTimeout,
+    declare_symbols,
+    first_equivalent,
+    parse_expression,
+)
 from grader.testing import (
     describe,
     expect_close,
@@ -35,12 +42,6 @@ from grader.testing.flows_01 import (
     LinearInverse,
     SinhInverse,
     StandardNormalLogProb,
-)
-from grader.testing.safe_sympy import (
-    ExpressionTimeout,
-    ExpressionUnusable,
-    UnsafeExpression,
-    classify,
 )
 
 LOG_TWO_PI = math.log(2.0 * math.pi)
@@ -296,8 +297,7 @@ def _normal(mean: float, std: float) -> torch.distributions.Normal:
 
 
 def _density_symbols() -> dict[str, sympy.Symbol]:
-    x, b = sympy.symbols("x b", real=True)
-    return {"x": x, "a": sympy.Symbol("a", positive=True), "b": b}
+    return declare_symbols({"x": {"real": True}, "a": {"positive": True}, "b": {"real": True}})
 
 
 def _density_candidates(symbols: dict[str, sympy.Symbol]) -> list[tuple[str, sympy.Expr]]:
@@ -341,17 +341,21 @@ def test_affine_flow_density_symbolic(student, rng):
     candidates = _density_candidates(symbols)
     seed = int(torch.randint(0, 2**31, (1,), generator=rng))
     try:
-        match = classify(got, symbols, [expr for _, expr in candidates], timeout=10.0, seed=seed)
-    except UnsafeExpression as err:
+        expression = parse_expression(got, symbols)
+    except SymbolicInputError as err:
         fail(
             checked,
             f"your expression could not be read: {err}",
             "use only the symbols x, a, b, the constants pi and E, and functions such as "
             "exp, sqrt, log",
         )
-    except ExpressionTimeout as err:
+    try:
+        match = first_equivalent(
+            expression, [expr for _, expr in candidates], timeout_s=10.0, seed=seed
+        )
+    except SymbolicTimeout as err:
         fail(checked, str(err), "simplify your expression: a Gaussian density is short")
-    except ExpressionUnusable:
+    except SymbolicInputError:
         fail(checked, "your expression could not be evaluated at sample points")
     if match == 0:
         return
