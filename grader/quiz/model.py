@@ -65,11 +65,30 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class KeyedDraw:
+    """One precomputed variant of a template: its parameter values and the solver's key.
+
+    `misconceptions` maps each misconception id of the question to the wrong value (numeric)
+    or expression (symbolic) that mistake gives for these parameters.
+    """
+
+    params: dict[str, float]
+    answer: float | str
+    misconceptions: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Variant:
-    """A parameterised question: numbers drawn per student, answer computed by `solver`."""
+    """A parameterised question: numbers drawn per student, answer computed by `solver`.
+
+    A student-kit copy of a practice quiz has no solver (solvers may call reference code
+    the kit does not ship) but a `table` of keyed draws made at release time: an attempt
+    then gets one row of the table instead of a fresh draw.
+    """
 
     params: tuple[ParamSpec, ...]
     solver: str | None
+    table: tuple[KeyedDraw, ...] = ()
 
 
 @dataclass(frozen=True)

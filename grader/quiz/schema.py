@@ -19,6 +19,15 @@ Every problem raises QuizFormatError naming the file, the question id and what i
         misconceptions: [{id, feedback, value | expression}]
         template: {solver: name, params: {p: {uniform: [lo, hi], decimals: 2} |
                                               {integer: [lo, hi]} | {choice: [..]}}}
+
+A student-kit copy of a practice quiz replaces a template's solver by a table of keyed
+draws made at release time (`grader.quiz.tables`)::
+
+        template: {params: {...}, variants: [{params: {p: 0.5}, answer: 1.2,
+                                              misconceptions: {id: 0.7}}, ...]}
+
+Every row names exactly the template's parameters (values its spec can draw) and gives a
+value for exactly the question's misconception ids. A bank with key: false has no table.
 """
 
 from __future__ import annotations
@@ -28,7 +37,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from grader.quiz.errors import QuizFormatError
-from grader.quiz.model import KINDS, MODES, RULES, Misconception, Option, ParamSpec, Question, Quiz
+from grader.quiz.model import (
+    KINDS,
+    MODES,
+    RULES,
+    KeyedDraw,
+    Misconception,
+    Option,
+    ParamSpec,
+    Question,
+    Quiz,
+)
 from grader.quiz.model import Variant as VariantSpec
 from grader.quiz.shuffle import is_pinned_text
 from grader.quiz.solvers import SOLVERS
@@ -45,6 +64,8 @@ KIND_KEYS = {
     "symbolic": {"answer", "symbols", "functions", "correct_feedback", "misconceptions"},
 }
 TEMPLATE_KINDS = ("numeric", "symbolic")
+TEMPLATE_KEYS = {"solver", "params", "variants"}
+ROW_KEYS = {"params", "answer", "misconceptions"}
 KEY_FIELDS = ("answer", "correct_feedback", "misconceptions", "explanation")
 
 
@@ -170,6 +191,8 @@ def _parse_question(raw: Any, source: str, index: int, has_key: bool) -> Questio
         fields.update(_choice_fields(where, data, kind, has_key))
     else:
         fields.update(_answer_fields(where, data, kind, has_key, templated=variant is not None))
+    if variant is not None and variant.table:
+        _check_table_misconceptions(where, variant.table, fields["misconceptions"])
     return Question(variant=variant, **fields)
 
 
@@ -341,16 +364,23 @@ def _template(
     if kind not in TEMPLATE_KINDS:
         raise where.fail(f"only {' and '.join(TEMPLATE_KINDS)} questions can be templates")
     spec = where.mapping(data["template"], "'template'")
-    where.known_keys(spec, {"solver", "params"}, "'template'")
+    where.known_keys(spec, TEMPLATE_KEYS, "'template'")
     solver = spec.get("solver")
-    if solver is None and has_key:
+    has_table = "variants" in spec
+    if has_table and not has_key:
+        raise where.fail("the quiz has key: false but the template has 'variants' (answers)")
+    if has_table and solver is not None:
+        raise where.fail("a template has a 'solver' or a 'variants' table, not both")
+    if solver is None and has_key and not has_table:
         raise where.fail("a template needs a 'solver' that computes its answer")
     if solver is not None and solver not in SOLVERS:
         raise where.fail(f"unknown solver {solver!r}; valid solvers: {', '.join(sorted(SOLVERS))}")
     params = where.mapping(spec.get("params"), "template 'params'")
     if not params:
         raise where.fail("a template needs at least one parameter")
-    return VariantSpec(tuple(_param(where, str(n), p) for n, p in params.items()), solver)
+    specs = tuple(_param(where, str(n), p) for n, p in params.items())
+    table = _table(where, spec["variants"], specs, kind) if has_table else ()
+    return VariantSpec(specs, solver, table)
 
 
 def _param(where: _Where, name: str, raw: Any) -> ParamSpec:
@@ -376,3 +406,75 @@ def _param(where: _Where, name: str, raw: Any) -> ParamSpec:
     if len(values) != 2 or values[0] > values[1]:
         raise where.fail(f"parameter {name}: {kind} needs [low, high] with low <= high")
     return ParamSpec(name, kind, float(values[0]), float(values[1]), decimals, nonzero=nonzero)
+
+
+# ---------------------------------------------------------------- variant tables
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _table(
+    where: _Where, raw: Any, specs: tuple[ParamSpec, ...], kind: str
+) -> tuple[KeyedDraw, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise where.fail("template 'variants' must list at least one variant")
+    return tuple(_row(where, item, n, specs, kind) for n, item in enumerate(raw, start=1))
+
+
+def _row(where: _Where, raw: Any, n: int, specs: tuple[ParamSpec, ...], kind: str) -> KeyedDraw:
+    row = where.mapping(raw, f"variant {n}")
+    where.known_keys(row, ROW_KEYS, f"variant {n}")
+    values = where.mapping(row.get("params"), f"'params' of variant {n}")
+    names = [spec.name for spec in specs]
+    extra = [str(name) for name in values if name not in names]
+    if extra:
+        raise where.fail(f"variant {n}: unknown parameter {extra[0]!r} (expected {names})")
+    params: dict[str, float] = {}
+    for spec in specs:
+        if spec.name not in values:
+            raise where.fail(f"variant {n}: missing parameter {spec.name!r}")
+        value = values[spec.name]
+        if not _is_number(value) or not _drawable(spec, value):
+            raise where.fail(f"variant {n}: parameter {spec.name} = {value!r} is not in its range")
+        params[spec.name] = value
+    answer = row.get("answer")
+    wrong = where.mapping(row.get("misconceptions", {}), f"'misconceptions' of variant {n}")
+    if kind == "numeric":
+        if not _is_number(answer) or not all(_is_number(v) for v in wrong.values()):
+            raise where.fail(f"variant {n}: the answer and misconception values must be numbers")
+        return KeyedDraw(params, float(answer), {str(k): float(v) for k, v in wrong.items()})
+    texts = [answer, *wrong.values()]
+    if not all(isinstance(t, str) and t.strip() for t in texts):
+        raise where.fail(
+            f"variant {n}: the answer and misconceptions must be expressions in quotes"
+        )
+    return KeyedDraw(params, str(answer), {str(k): str(v) for k, v in wrong.items()})
+
+
+def _drawable(spec: ParamSpec, value: float) -> bool:
+    """Whether `spec` could have drawn `value` (uniform: within rounding of its range)."""
+    if spec.nonzero and value == 0:
+        return False
+    if spec.kind == "choice":
+        return value in spec.values
+    if spec.kind == "integer":
+        return float(value).is_integer() and spec.low <= value <= spec.high
+    slack = 0.5 * 10.0**-spec.decimals
+    return spec.low - slack <= value <= spec.high + slack
+
+
+def _check_table_misconceptions(
+    where: _Where, table: tuple[KeyedDraw, ...], misconceptions: tuple[Misconception, ...]
+) -> None:
+    expected = {m.id for m in misconceptions}
+    for n, row in enumerate(table, start=1):
+        missing = sorted(expected - set(row.misconceptions))
+        if missing:
+            raise where.fail(f"variant {n}: no value for misconception {missing[0]!r}")
+        extra = sorted(set(row.misconceptions) - expected)
+        if extra:
+            raise where.fail(
+                f"variant {n}: misconception {extra[0]!r} is not one of the question's"
+            )

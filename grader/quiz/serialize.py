@@ -3,7 +3,8 @@
     quiz_to_data(quiz)                    -> dict (what the YAML file holds)
     quiz_to_data(quiz, with_key=False)    -> the same without answers, feedback, solvers
     write_quiz(quiz, path)                -> YAML via yaml.safe_dump
-    write_student_bank(quiz, directory)   -> the copy a student kit ships
+    write_student_bank(quiz, directory)   -> the copy a student kit ships (templates of
+                                             practice quizzes as precomputed tables)
 
 `parse_quiz(quiz_to_data(q))` rebuilds `q` exactly (the GIFT round trip relies on it).
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader.quiz.model import Misconception, Option, ParamSpec, Question, Quiz
+from grader.quiz.model import KeyedDraw, Misconception, Option, ParamSpec, Question, Quiz
+from grader.quiz.tables import with_variant_tables
 
 
 def quiz_to_data(quiz: Quiz, *, with_key: bool = True) -> dict[str, Any]:
@@ -48,6 +50,8 @@ def question_to_data(question: Question, *, with_key: bool = True) -> dict[str, 
         template: dict[str, Any] = {"params": {p.name: _param(p) for p in question.variant.params}}
         if with_key and question.variant.solver:
             template = {"solver": question.variant.solver, **template}
+        if with_key and question.variant.table:
+            template["variants"] = [_keyed_draw(row) for row in question.variant.table]
         data["template"] = template
     if with_key and question.explanation:
         data["explanation"] = question.explanation
@@ -97,6 +101,16 @@ def _misconception(item: Misconception) -> dict[str, Any]:
     return data
 
 
+def _keyed_draw(row: KeyedDraw) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "params": {name: _plain(value) for name, value in row.params.items()},
+        "answer": _plain(row.answer),
+    }
+    if row.misconceptions:
+        data["misconceptions"] = {k: _plain(v) for k, v in row.misconceptions.items()}
+    return data
+
+
 def _param(spec: ParamSpec) -> dict[str, Any]:
     data: dict[str, Any]
     if spec.kind == "choice":
@@ -133,8 +147,12 @@ def write_student_bank(quiz: Quiz, directory: Path) -> Path:
     """Write the student-kit copy of `quiz` to `directory/<name>.yaml`.
 
     Exam-mode quizzes lose their key (answers, option correctness, feedback, explanations,
-    solvers); practice quizzes keep it, since they exist to give feedback at once. Option
-    ids, pinning and template parameters are kept, so a student's shown order and numbers
-    are the same as the instructor's `score_attempt` will reproduce.
+    solvers); option ids, pinning and template parameter specs are kept, so a student's
+    shown order and numbers are the same as the instructor's `score_attempt` will reproduce.
+    Practice quizzes keep their key, since they exist to give feedback at once; their
+    templates' solvers are replaced by tables of keyed draws (`grader.quiz.tables`), because
+    solvers may call the reference solutions, which the kit does not ship.
     """
-    return write_quiz(quiz, directory / f"{quiz.name}.yaml", with_key=quiz.mode != "exam")
+    if quiz.mode == "exam":
+        return write_quiz(quiz, directory / f"{quiz.name}.yaml", with_key=False)
+    return write_quiz(with_variant_tables(quiz), directory / f"{quiz.name}.yaml")

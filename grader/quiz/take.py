@@ -96,7 +96,7 @@ def begin_attempt(
     if latest is not None and latest.state == "in-progress":
         if not restart:
             try:
-                shown_questions(quiz, latest.data.get("questions", []), with_key=False)
+                shown_questions(quiz, latest.data.get("questions", []))
             except AttemptMismatch as err:
                 raise QuizError(f"{err}; run with --restart to begin a new attempt") from None
             return latest, True

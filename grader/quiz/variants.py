@@ -7,6 +7,10 @@ Numbers are drawn from a local RNG seeded by (attempt seed, question id), so a s
 sees the same numbers on resume and review while two students see different ones. The
 stem, explanation and feedback texts are jinja2 templates over the parameters (and, with
 the key, over `answer`); the key comes from the question's solver.
+
+A template with a precomputed table (a practice quiz in the student kit, see
+`grader.quiz.tables`) draws a row instead: row `derive_seed("table", seed, id) % len(table)`,
+and its key is the row's, so no solver (and no reference code) runs.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import dataclasses
 import random
 from collections.abc import Mapping
 
-from grader.quiz.errors import QuizError
+from grader.quiz.errors import AttemptMismatch, QuizError
 from grader.quiz.model import Misconception, ParamSpec, Question, Variant
 from grader.quiz.shuffle import derive_seed
-from grader.quiz.solvers import SOLVERS
+from grader.quiz.solvers import SOLVERS, Solution
 
 MAX_DRAWS = 100
 
@@ -42,8 +46,31 @@ def _draw_one(spec: ParamSpec, rng: random.Random) -> float:
 
 def draw_params(variant: Variant, seed: int, question_id: str) -> dict[str, float]:
     """The parameter values of one student's variant of a template question."""
+    if variant.table:
+        row = derive_seed("table", seed, question_id) % len(variant.table)
+        return dict(variant.table[row].params)
     rng = random.Random(derive_seed("variant", seed, question_id))
     return {spec.name: _draw_one(spec, rng) for spec in variant.params}
+
+
+def solve(question: Question, params: Mapping[str, float]) -> Solution:
+    """The key of a template for `params`: from its solver, else from its precomputed table.
+
+    Raises QuizError when there is neither, and AttemptMismatch when `params` is no row of
+    the table (the attempt was made against another release of the quiz).
+    """
+    variant = question.variant
+    if variant is not None and variant.solver is not None and variant.solver in SOLVERS:
+        return SOLVERS[variant.solver](params)
+    if variant is None or not variant.table:
+        raise QuizError(f"question {question.id}: template has no usable solver")
+    for row in variant.table:
+        if row.params == dict(params):
+            return Solution(row.answer, dict(row.misconceptions))
+    raise AttemptMismatch(
+        f"question {question.id}: the numbers of this attempt are not in the quiz's variant "
+        "table (the quiz changed since the attempt began)"
+    )
 
 
 def _render(text: str, values: Mapping[str, object]) -> str:
@@ -78,10 +105,7 @@ def instantiate(question: Question, params: Mapping[str, float], *, with_key: bo
     values: dict[str, object] = dict(params)
     changes: dict[str, object] = {"variant": None}
     if with_key:
-        solver = question.variant.solver
-        if solver is None or solver not in SOLVERS:
-            raise QuizError(f"question {question.id}: template has no usable solver")
-        solution = SOLVERS[solver](params)
+        solution = solve(question, params)
         values["answer"] = solution.answer
         changes["answer"] = solution.answer
         changes["misconceptions"] = tuple(

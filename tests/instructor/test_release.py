@@ -17,6 +17,13 @@ from click.testing import CliRunner
 
 from grader.exercises import PROJECT_ROOT
 from grader.instructor_cli import release
+from grader.quiz.attempt_file import load_attempt_file
+from grader.quiz.loader import load_quiz, load_quiz_file
+from grader.quiz.model import Quiz
+from grader.quiz.shown import prepare_attempt_questions, shown_questions
+from grader.quiz.shuffle import attempt_seed
+from grader.quiz.take import score_attempt
+from grader.quiz.variants import draw_params
 from grader.release.quizzes import release_quizzes
 
 
@@ -117,11 +124,99 @@ def test_release_refuses_to_overwrite(kit):
 
 
 def test_practice_quizzes_ship_exam_keys_do_not(tmp_path):
-    from grader.quiz.loader import load_quiz_file
-
     lines = release_quizzes(PROJECT_ROOT / "quizzes", tmp_path / "kit")
     exam = tmp_path / "kit" / "checkpoint.yaml"
     assert not load_quiz_file(exam).has_key
     assert "You summed the scales" not in exam.read_text()  # exam feedback stays behind
     assert load_quiz_file(tmp_path / "kit" / "change-of-variables.yaml").has_key
     assert any("answer key stripped (exam)" in line for line in lines)
+
+
+# ---------------------------------------------------------------- quizzes in the kit
+
+# `grade ...` as a student runs it: the kit's grader, and no reference solutions. The
+# development venv has the project installed in editable mode, whose import hook would find
+# `solutions/` in the repository; a student's environment has no such hook, so drop it.
+KIT_GRADE = """\
+import runpy, sys
+from pathlib import Path
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if not getattr(f, "__module__", "").startswith("__editable__")]
+try:
+    import solutions
+except ModuleNotFoundError:
+    print("solutions: not importable", file=sys.stderr)
+else:
+    sys.exit("solutions is importable from " + str(solutions.__file__))
+import grader
+assert Path(grader.__file__).resolve().is_relative_to(Path.cwd().resolve())
+sys.argv[0] = "grade"
+runpy.run_module("grader", run_name="__main__", alter_sys=True)
+"""
+
+
+def _kit_take(kit: Path, tmp_path: Path, name: str, lines: list[str]) -> tuple[Path, str]:
+    """Take quiz `name` in the kit as student kid with the typed `lines`; the attempt file."""
+    saved = tmp_path / f"{name}.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWGRADE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", KIT_GRADE, "quiz", "take", name, "--student", "kid",
+         "--gradebook", str(tmp_path / "kid.sqlite"), "--save-file", str(saved)],
+        cwd=kit, env={**env, "PYTHONPATH": str(kit)}, input="".join(f"{x}\n" for x in lines),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "solutions: not importable" in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
+    return saved, done.stdout
+
+
+def _right_answers(full: Quiz, plan: list[dict]) -> list[str]:
+    """Typed lines answering every question right, from the full bank's key for `plan`."""
+    lines = []
+    for item in shown_questions(full, plan):
+        question = item.question
+        if question.is_choice:
+            lines.append(" ".join(item.letter_of(o) for o in question.correct_ids))
+        elif question.kind == "numeric":
+            lines.append(repr(float(question.answer)))
+        else:
+            lines.append(str(question.answer))
+    return lines
+
+
+def test_practice_templates_work_in_the_kit_without_reference_code(kit, tmp_path):
+    name = "jacobians-and-coupling"
+    kit_quiz = load_quiz_file(kit / "quizzes" / f"{name}.yaml")
+    templates = [q for q in kit_quiz.questions if q.variant is not None]
+    assert {"coupling-forward", "coupling-inverse"} <= {
+        q.variant.solver for q in load_quiz(name).questions if q.variant is not None
+    }
+    assert templates and all(q.variant.table and q.variant.solver is None for q in templates)
+    plan = prepare_attempt_questions(kit_quiz, attempt_seed("kid", name, 1))
+    saved, output = _kit_take(kit, tmp_path, name, _right_answers(load_quiz(name), plan))
+    record = load_attempt_file(saved)
+    assert record.data["questions"] == plan
+    assert record.state == "finished" and record.score == record.max_score > 0
+    for question in templates:
+        assert record.data["marks"][question.id]["feedback"] == ["correct"]
+    assert output.count("Correct") >= len(kit_quiz.questions)
+
+
+def test_exam_attempt_taken_in_the_kit_is_marked_by_the_full_bank(kit, tmp_path):
+    name = "checkpoint"
+    full = load_quiz(name)
+    templates = [q for q in full.questions if q.variant is not None]
+    assert full.mode == "exam" and templates
+    plan = prepare_attempt_questions(full, attempt_seed("kid", name, 1))
+    saved, output = _kit_take(kit, tmp_path, name, _right_answers(full, plan))
+    record = load_attempt_file(saved)
+    assert record.state == "submitted" and record.score is None
+    seed = attempt_seed("kid", name, 1)
+    stored = {entry["id"]: entry.get("params") for entry in record.data["questions"]}
+    for question in templates:  # the numbers the kit drew are the full bank's own draw
+        assert stored[question.id] == draw_params(question.variant, seed, question.id)
+    for item in shown_questions(full, record.data["questions"]):
+        if stored.get(item.id):
+            assert " ".join(item.question.stem.split()) in " ".join(output.split())
+    marked = score_attempt(full, record)
+    assert marked.state == "finished" and marked.score == marked.max_score > 0
