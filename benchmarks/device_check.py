@@ -1,7 +1,8 @@
 """Device check: grade the reference and known-wrong submissions on CPU and on CUDA.
 
-For every exercise it grades `solutions/` and every folder under `tests/wrong/<exercise>/`
-with the same seed on each device, and prints per-submission scores and wall times.
+For every exercise it grades `solutions/` and every known-wrong submission in the mutation
+table tests/wrong/mutants.py (written into a temporary folder) with the same seed on each
+device, and prints per-submission scores and wall times.
 Exit status 1 if any score differs between devices (a test that depends on the device).
 
     python benchmarks/device_check.py [--devices cpu,cuda] [--seed 0] [--json OUT]
@@ -14,42 +15,51 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from grader.exercises import EXERCISES
-from grader.runner.zygote import shared_zygote
+from grader.runner.zygote import Zygote, shared_zygote
+from tests.wrong.mutants import MUTANTS, materialize
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def submissions(exercise_id: str) -> list[Path]:
-    wrong = ROOT / "tests" / "wrong" / exercise_id.replace("-", "_")
-    return [ROOT / "solutions", *sorted(p for p in wrong.glob("*") if p.is_dir())]
+def submissions(exercise_id: str, scratch: Path) -> list[Path]:
+    """`solutions/`, then one folder per mutant of this exercise, written under `scratch`."""
+    wrong = [materialize(exercise_id, m.name, scratch / m.name) for m in MUTANTS[exercise_id]]
+    return [ROOT / "solutions", *wrong]
+
+
+def grade_row(
+    exercise_id: str, folder: Path, devices: list[str], seed: int, zygote: Zygote
+) -> dict[str, object]:
+    """Score, per-test scores and wall time of one submission on each device."""
+    from grader.session import grade_exercise
+
+    row: dict[str, object] = {"exercise": exercise_id, "submission": folder.name}
+    for device in devices:
+        started = time.perf_counter()
+        result = grade_exercise(exercise_id, folder, device=device, seed=seed, zygote=zygote)
+        row[device] = {
+            "score": result.score,
+            "max": result.max_score,
+            "tests": [t.score for t in result.tests],
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    return row
 
 
 def grade_everywhere(devices: list[str], seed: int) -> list[dict[str, object]]:
     zygote = shared_zygote()  # fork the zygote before CUDA is initialised here
-    from grader.session import grade_exercise
-
     rows = []
-    for exercise in EXERCISES:
-        for folder in submissions(exercise.id):
-            row: dict[str, object] = {"exercise": exercise.id, "submission": folder.name}
-            for device in devices:
-                started = time.perf_counter()
-                result = grade_exercise(
-                    exercise.id, folder, device=device, seed=seed, zygote=zygote
-                )
-                row[device] = {
-                    "score": result.score,
-                    "max": result.max_score,
-                    "tests": [t.score for t in result.tests],
-                    "seconds": round(time.perf_counter() - started, 3),
-                }
-            rows.append(row)
+    with tempfile.TemporaryDirectory(prefix="device_check_") as scratch:
+        for exercise in EXERCISES:
+            for folder in submissions(exercise.id, Path(scratch) / exercise.id):
+                rows.append(grade_row(exercise.id, folder, devices, seed, zygote))
     return rows
 
 

@@ -1,7 +1,7 @@
 """Throughput benchmark: `grade batch` against a fresh pytest process per submission.
 
 Generates a class of N submissions covering every exercise (the reference, or one of the
-known-wrong submissions in `tests/wrong/`, in turn), then measures side by side:
+known-wrong submissions in `tests/wrong/mutants.py`, in turn), then measures side by side:
 
   * fast path      `grade batch DIR --jobs J` (long-lived workers, zygotes, one gradebook)
   * straightforward one fresh Python + pytest process per submission, one after another
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grader.exercises import EXERCISES  # noqa: E402
+from tests.wrong.mutants import variant_sources  # noqa: E402
 
 STRAIGHTFORWARD = """
 import sys
@@ -49,10 +49,8 @@ def make_class(root: Path, size: int) -> None:
         student = root / f"s{i:04d}"
         student.mkdir(parents=True)
         for exercise in EXERCISES:
-            wrong = ROOT / "tests" / "wrong" / exercise.id.replace("-", "_")
-            variants = [ROOT / "solutions", *sorted(p for p in wrong.glob("*") if p.is_dir())]
-            source = variants[i % len(variants)] / exercise.filename
-            shutil.copy(source, student / exercise.filename)
+            variants = variant_sources(exercise.id)  # the reference, then each mutant
+            (student / exercise.filename).write_text(variants[i % len(variants)])
 
 
 def tree_rss_bytes(pid: int) -> int:

@@ -1,8 +1,9 @@
 """Project tests for exercise-01 (change of variables): grading outcomes and the reference.
 
-The reference must earn full marks, the stub none, and every typical wrong submission in
-tests/wrong/exercise_01/ must lose points with the matching hint. The reference itself is
-checked against independent oracles: torch.distributions, autograd + slogdet, sympy.stats.
+The grading contract (reference full marks, stub zero, every typical mistake in
+tests/wrong/mutants.py loses points with its hint) comes from tests/exercise_grading.py;
+a hostile symbolic answer must never run. The reference itself is checked against
+independent oracles: torch.distributions, autograd + slogdet, sympy.stats.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import sympy
 import sympy.stats
 import torch
 
-from grader.exercises import get_exercise
-from grader.results import ExerciseResult
 from grader.session import grade_exercise
 from grader.testing.flows_01 import (
     DiagonalNormalLogProb,
@@ -27,27 +26,14 @@ from grader.testing.flows_01 import (
 )
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_01_change_of_variables as reference
+from tests.exercise_grading import GradingContract, failed_outputs
+from tests.wrong.mutants import materialize
 
-ROOT = Path(__file__).resolve().parents[1]
-WRONG = ROOT / "tests" / "wrong" / "exercise_01"
-EXERCISE = get_exercise("exercise-01")
 HOSTILE_MARKER = Path("/tmp/flowgrade_hostile_density_ran")
 
-# (folder, hidden test that must fail, distinctive part of the hint it must show)
-WRONG_SUBMISSIONS = [
-    ("jacobian_sign", "change_of_variables_matches_reference", "wrong sign of the log-det"),
-    ("forgot_jacobian", "change_of_variables_gaussian_oracle", "volume-change term is missing"),
-    ("signed_scale", "affine_flow_negative_scale", "use log|a|, not log(a)"),
-    ("variance_a", "worked_example", "the variance of a z + b is a^2, not a"),
-    ("no_two_pi", "standard_normal_log_prob", "includes the constant -0.5 * log(2 pi)"),
-    ("log_of_density", "standard_normal_log_prob", "work in log space"),
-    ("density_without_jacobian", "affine_flow_density_symbolic", "the Jacobian term -log|a|"),
-    ("hostile_density", "affine_flow_density_symbolic", "could not be read"),
-]
 
-
-def _failed(result: ExerciseResult) -> dict[str, str]:
-    return {t.name: t.output for t in result.tests if t.status == "failed"}
+class TestGrading(GradingContract):
+    exercise_id = "exercise-01"
 
 
 @pytest.fixture(scope="module")
@@ -55,38 +41,12 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
-def test_reference_gets_full_marks() -> None:
-    result = grade_exercise(EXERCISE.id, ROOT / "solutions", seed=0)
-    assert result.max_score == 10
-    assert result.full_marks, [t.output for t in result.tests if t.output]
-
-
-def test_stub_gets_zero_with_not_implemented_messages() -> None:
-    result = grade_exercise(EXERCISE.id, ROOT / "exercises", seed=0)
-    assert result.score == 0
-    assert all(t.status == "failed" for t in result.tests)
-    outputs = "\n".join(t.output for t in result.tests)
-    assert "internal error" not in outputs
-    assert all("not implemented yet: " in t.output for t in result.tests)
-    for function in EXERCISE.functions:
-        assert f"not implemented yet: {function}" in outputs
-
-
-@pytest.mark.parametrize(("folder", "test_name", "hint"), WRONG_SUBMISSIONS)
-def test_wrong_submission_loses_points_with_its_hint(folder: str, test_name: str, hint: str):
-    result = grade_exercise(EXERCISE.id, WRONG / folder, seed=0)
-    assert result.score < result.max_score
-    assert not [t.name for t in result.tests if t.status == "error"]
-    failed = _failed(result)
-    assert test_name in failed, sorted(failed)
-    assert hint in failed[test_name], failed[test_name]
-
-
-def test_hostile_expression_text_is_never_executed() -> None:
+def test_hostile_expression_text_is_never_executed(tmp_path: Path) -> None:
     HOSTILE_MARKER.unlink(missing_ok=True)
-    result = grade_exercise(EXERCISE.id, WRONG / "hostile_density", seed=0)
+    submission = materialize("exercise-01", "hostile_density", tmp_path)
+    result = grade_exercise("exercise-01", submission, seed=0)
     assert not HOSTILE_MARKER.exists()
-    message = _failed(result)["affine_flow_density_symbolic"]
+    message = failed_outputs(result)["affine_flow_density_symbolic"]
     assert "could not be read" in message
     assert 'character "\'" is not allowed' in message
 

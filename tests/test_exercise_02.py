@@ -1,8 +1,9 @@
 """Project tests for exercise-02 (triangular Jacobians, affine autoregressive flow).
 
-The reference must earn full marks, the stub none, and every typical wrong submission in
-tests/wrong/exercise_02/ must lose points with the matching hint. The reference itself is
-checked against independent oracles: autograd Jacobians and torch.linalg.slogdet (float64,
+The grading contract (reference full marks, stub zero, every typical mistake in
+tests/wrong/mutants.py loses points with its hint) comes from tests/exercise_grading.py;
+a dense determinant must lose only the cost point. The reference itself is checked
+against independent oracles: autograd Jacobians and torch.linalg.slogdet (float64,
 small d, both directions), and the round trip.
 """
 
@@ -10,15 +11,10 @@ from __future__ import annotations
 
 import pickle
 import time
-from functools import cache
-from pathlib import Path
 
 import pytest
 import torch
 
-from grader.exercises import get_exercise
-from grader.results import ExerciseResult
-from grader.session import grade_exercise
 from grader.testing.flows_02 import (
     LargeLowerTriangular,
     build_lower_triangular,
@@ -26,30 +22,11 @@ from grader.testing.flows_02 import (
 )
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_02_triangular_logdet as reference
-
-ROOT = Path(__file__).resolve().parents[1]
-WRONG = ROOT / "tests" / "wrong" / "exercise_02"
-EXERCISE = get_exercise("exercise-02")
-
-# (folder, hidden test that must fail, distinctive part of the hint it must show)
-WRONG_SUBMISSIONS = [
-    ("dense_determinant", "triangular_cost", "formed a dense determinant: O(d^3)"),
-    ("log_of_product", "triangular_extreme_diagonals", "do not take the log of the product"),
-    ("missing_abs", "triangular_matches_reference", "take the absolute value first"),
-    ("inclusive_mask", "forward_matches_reference", "strictly lower triangle tril(W, -1)"),
-    ("parallel_inverse", "inverse_matches_reference", "the inverse is sequential"),
-    ("log_det_sign", "inverse_matches_reference", "wrong sign of the log-det"),
-]
+from tests.exercise_grading import GradeMutant, GradingContract, failed_outputs
 
 
-@cache
-def _grade(folder: str) -> ExerciseResult:
-    """Grade one wrong submission once per session (the dense one takes a second)."""
-    return grade_exercise(EXERCISE.id, WRONG / folder, seed=0)
-
-
-def _failed(result: ExerciseResult) -> dict[str, str]:
-    return {t.name: t.output for t in result.tests if t.status == "failed"}
+class TestGrading(GradingContract):
+    exercise_id = "exercise-02"
 
 
 def _weights(generator: torch.Generator, d: int) -> tuple[torch.Tensor, ...]:
@@ -62,37 +39,10 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
-def test_reference_gets_full_marks() -> None:
-    result = grade_exercise(EXERCISE.id, ROOT / "solutions", seed=0)
-    assert result.max_score == 10
-    assert result.full_marks, [t.output for t in result.tests if t.output]
-
-
-def test_stub_gets_zero_with_not_implemented_messages() -> None:
-    result = grade_exercise(EXERCISE.id, ROOT / "exercises", seed=0)
-    assert result.score == 0
-    assert all(t.status == "failed" for t in result.tests)
-    outputs = "\n".join(t.output for t in result.tests)
-    assert "internal error" not in outputs
-    assert all("not implemented yet: " in t.output for t in result.tests)
-    for function in EXERCISE.functions:
-        assert f"not implemented yet: {function}" in outputs
-
-
-@pytest.mark.parametrize(("folder", "test_name", "hint"), WRONG_SUBMISSIONS)
-def test_wrong_submission_loses_points_with_its_hint(folder: str, test_name: str, hint: str):
-    result = _grade(folder)
-    assert result.score < result.max_score
-    assert not [t.name for t in result.tests if t.status == "error"]
-    failed = _failed(result)
-    assert test_name in failed, sorted(failed)
-    assert hint in failed[test_name], failed[test_name]
-
-
-def test_dense_determinant_loses_only_the_cost_point() -> None:
+def test_dense_determinant_loses_only_the_cost_point(graded_mutant: GradeMutant) -> None:
     """Its values are right, so the cost test alone must catch it."""
-    result = _grade("dense_determinant")
-    assert sorted(_failed(result)) == ["triangular_cost"]
+    result = graded_mutant("exercise-02", "dense_determinant")
+    assert sorted(failed_outputs(result)) == ["triangular_cost"]
 
 
 # ---------------------------------------------------------------- reference vs oracles

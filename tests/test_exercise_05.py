@@ -1,23 +1,21 @@
 """Project tests for exercise-05 (composing flows) and the trusted layers it uses.
 
-They prove that the hidden tests grade correctly (full marks for the reference, zero with
-clear messages for the stub, lost points plus the matching hint for typical mistakes) and
-that the reference and grader/testing/layers.py agree with independent oracles (autograd
-Jacobian + slogdet, the exact Gaussian of an affine flow, numerical integration).
+The grading contract (reference full marks, stub zero, every typical mistake in
+tests/wrong/mutants.py loses points with its hint) comes from tests/exercise_grading.py;
+here the tests check that the reference and grader/testing/layers.py agree with
+independent oracles (autograd Jacobian + slogdet, the exact Gaussian of an affine flow,
+numerical integration).
 """
 
 from __future__ import annotations
 
 import math
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
 from torch import Tensor
 
-from grader.results import ExerciseResult
-from grader.session import grade_exercise
 from grader.testing.flows import ConstantConditioner
 from grader.testing.layers import (
     AffineCoupling,
@@ -30,51 +28,11 @@ from grader.testing.layers import (
 )
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_05_composition as reference
-
-EXERCISE = "exercise-05"
-FUNCTIONS = ("compose_forward", "compose_inverse", "flow_log_prob")
-WRONG = Path(__file__).parent / "wrong" / "exercise_05"
-
-# folder under tests/wrong/exercise_05 -> a distinctive piece of the hint it must get
-MISTAKES = {
-    "inverse_forward_order": "the inverse runs in REVERSE order",
-    "inverse_log_det_subtracted": "add these log-dets, do not subtract",
-    "missing_base_constant": "includes the constant -d/2 log(2 pi)",
-    "forward_for_density": "density evaluation goes x -> z",
-    "last_log_det_only": "not just the last layer's log-det",
-    "total_starts_as_number": "an empty flow is the identity",
-}
+from tests.exercise_grading import GradingContract
 
 
-@pytest.fixture(scope="module")
-def wrong_results() -> dict[str, ExerciseResult]:
-    return {name: grade_exercise(EXERCISE, WRONG / name, seed=0) for name in MISTAKES}
-
-
-def test_reference_gets_full_marks() -> None:
-    result = grade_exercise(EXERCISE, Path("solutions"), seed=0)
-    assert result.max_score == 10
-    assert result.full_marks, [t.output for t in result.tests if t.status != "passed"]
-
-
-def test_stub_scores_zero_with_not_implemented_messages() -> None:
-    result = grade_exercise(EXERCISE, Path("exercises"), seed=0)
-    assert result.score == 0 and result.max_score == 10
-    assert all(t.status == "failed" for t in result.tests), "no internal errors expected"
-    outputs = "\n".join(t.output for t in result.tests)
-    for function in FUNCTIONS:
-        assert f"not implemented yet: {function}" in outputs
-
-
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_typical_mistake_loses_points_with_its_hint(
-    mistake: str, wrong_results: dict[str, ExerciseResult]
-) -> None:
-    result = wrong_results[mistake]
-    assert result.score < result.max_score
-    assert all(t.status != "error" for t in result.tests), [t.output for t in result.tests]
-    hints = [t.feedback.hint or "" for t in result.tests if t.feedback is not None]
-    assert any(MISTAKES[mistake] in hint for hint in hints), hints
+class TestGrading(GradingContract):
+    exercise_id = "exercise-05"
 
 
 def _all_layers(d: int) -> list[torch.nn.Module]:

@@ -1,0 +1,335 @@
+"""Typical wrong submissions, written as edits of the reference solutions (a mutation table).
+
+A `Mutant` is `solutions/<exercise file>` with one typical mistake written in: the `old`
+snippet replaced by `new` (plus any further `(old, new)` pairs in `also`, for a mistake that
+touches several places). Every `old` snippet must occur exactly once in the reference, so a
+change to the reference that removes or duplicates a snippet fails loudly instead of
+silently grading an unmutated file.
+
+`hint` is a distinctive piece of the feedback the grader must show for the mistake. When
+`test` is set, that hidden test must fail and its output must contain the hint; otherwise
+some test's `feedback.hint` must contain it.
+
+Used by the project tests (tests/exercise_grading.py, tests/test_exercise_0*.py) and by the
+benchmarks (benchmarks/device_check.py, benchmarks/throughput.py) as known-wrong submissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.exercises import PROJECT_ROOT, get_exercise
+
+Edit = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """The reference with `old` -> `new` (and every pair in `also`) replaced once each."""
+
+    name: str
+    old: str
+    new: str
+    hint: str
+    test: str | None = None
+    also: tuple[Edit, ...] = ()
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        return ((self.old, self.new), *self.also)
+
+
+MUTANTS: dict[str, tuple[Mutant, ...]] = {
+    "exercise-01": (
+        Mutant(
+            "jacobian_sign",
+            "    return base_log_prob(z) + log_det_inverse",
+            "    return base_log_prob(z) - log_det_inverse",
+            "wrong sign of the log-det",
+            test="change_of_variables_matches_reference",
+        ),
+        Mutant(
+            "forgot_jacobian",
+            "    z, log_det_inverse = inverse(x)\n    return base_log_prob(z) + log_det_inverse",
+            "    z, _ = inverse(x)\n    return base_log_prob(z)",
+            "volume-change term is missing",
+            test="change_of_variables_gaussian_oracle",
+        ),
+        Mutant(
+            "signed_scale",
+            "- math.log(abs(a)) -",
+            "- math.log(a) -",
+            "use log|a|, not log(a)",
+            test="affine_flow_negative_scale",
+        ),
+        Mutant(
+            "variance_a",
+            "    z = (x - b) / a\n    return -0.5 * z * z - math.log(abs(a)) - 0.5 * LOG_TWO_PI",
+            "    return -0.5 * (x - b) ** 2 / abs(a) - 0.5 * math.log(2 * math.pi * abs(a))",
+            "the variance of a z + b is a^2, not a",
+            test="worked_example",
+        ),
+        Mutant(
+            "no_two_pi",
+            "    d = z.shape[-1]\n    return -0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    return -0.5 * (z * z).sum(dim=-1)",
+            "includes the constant -0.5 * log(2 pi)",
+            test="standard_normal_log_prob",
+        ),
+        Mutant(
+            "log_of_density",
+            "    d = z.shape[-1]\n    return -0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    density = torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)\n"
+            "    return torch.log(torch.prod(density, dim=-1))",
+            "work in log space",
+            test="standard_normal_log_prob",
+            also=(("import sympy\n", "import sympy\nimport torch\n"),),
+        ),
+        Mutant(
+            "density_without_jacobian",
+            "/ (sympy.sqrt(2 * sympy.pi) * a)",
+            "/ sympy.sqrt(2 * sympy.pi)",
+            "the Jacobian term -log|a|",
+            test="affine_flow_density_symbolic",
+        ),
+        # Hostile rather than mistaken: a symbol whose printed name is Python code. The
+        # grader must reject the text without running it (see test_exercise_01.py).
+        Mutant(
+            "hostile_density",
+            '    x, b = sympy.symbols("x b", real=True)\n'
+            '    a = sympy.Symbol("a", positive=True)\n'
+            "    return sympy.exp(-((x - b) ** 2) / (2 * a**2)) / (sympy.sqrt(2 * sympy.pi) * a)",
+            "    payload = \"__import__('os').system("
+            "'touch /tmp/flowgrade_hostile_density_ran')\"\n"
+            '    return sympy.Symbol(payload) * sympy.Symbol("x")',
+            "could not be read",
+            test="affine_flow_density_symbolic",
+        ),
+    ),
+    "exercise-02": (
+        Mutant(
+            "dense_determinant",
+            "    return torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs()).sum(dim=-1)",
+            "    return torch.linalg.slogdet(jacobian).logabsdet",
+            "formed a dense determinant: O(d^3)",
+            test="triangular_cost",
+        ),
+        Mutant(
+            "log_of_product",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs()).sum(dim=-1)",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).prod(dim=-1).abs())",
+            "do not take the log of the product",
+            test="triangular_extreme_diagonals",
+        ),
+        Mutant(
+            "missing_abs",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs())",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1))",
+            "take the absolute value first",
+            test="triangular_matches_reference",
+        ),
+        Mutant(
+            "inclusive_mask",
+            "    shift = z @ torch.tril(weight_shift, -1).T + bias_shift\n"
+            "    log_scale = z @ torch.tril(weight_log_scale, -1).T + bias_log_scale",
+            "    shift = z @ torch.tril(weight_shift).T + bias_shift\n"
+            "    log_scale = z @ torch.tril(weight_log_scale).T + bias_log_scale",
+            "strictly lower triangle tril(W, -1)",
+            test="forward_matches_reference",
+        ),
+        Mutant(
+            "parallel_inverse",
+            "    mask_shift = torch.tril(weight_shift, -1)\n"
+            "    mask_log_scale = torch.tril(weight_log_scale, -1)\n"
+            "    columns: list[Tensor] = []\n"
+            "    log_scales: list[Tensor] = []\n"
+            "    for i in range(x.shape[-1]):\n"
+            "        previous = torch.stack(columns, dim=-1) if columns else x[..., :0]\n"
+            "        shift = previous @ mask_shift[i, :i] + bias_shift[i]\n"
+            "        log_scale = previous @ mask_log_scale[i, :i] + bias_log_scale[i]\n"
+            "        columns.append((x[..., i] - shift) * torch.exp(-log_scale))\n"
+            "        log_scales.append(log_scale)\n"
+            "    return torch.stack(columns, dim=-1), -torch.stack(log_scales, dim=-1).sum(dim=-1)",
+            "    shift, log_scale = _conditioner("
+            "x, weight_shift, bias_shift, weight_log_scale, bias_log_scale)\n"
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "the inverse is sequential",
+            test="inverse_matches_reference",
+        ),
+        Mutant(
+            "log_det_sign",
+            "    return torch.stack(columns, dim=-1), -torch.stack(log_scales, dim=-1).sum(dim=-1)",
+            "    return torch.stack(columns, dim=-1), torch.stack(log_scales, dim=-1).sum(dim=-1)",
+            "wrong sign of the log-det",
+            test="inverse_matches_reference",
+        ),
+    ),
+    "exercise-03": (
+        Mutant(
+            "forward_log_det_sign",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "return torch.cat([z_a, x_b], dim=-1), -log_scale.sum(dim=-1)",
+            "wrong sign",
+        ),
+        Mutant(
+            "scale_without_exp",
+            "x_b = z_b * torch.exp(log_scale) + shift",
+            "x_b = z_b * log_scale + shift",
+            "the scale is s = exp(log_s)",
+        ),
+        Mutant(
+            "inverse_wrong_order",
+            "z_b = (x_b - shift) * torch.exp(-log_scale)",
+            "z_b = x_b * torch.exp(-log_scale) - shift",
+            "subtract t first",
+        ),
+        Mutant(
+            "inverse_multiplies",
+            "z_b = (x_b - shift) * torch.exp(-log_scale)",
+            "z_b = (x_b - shift) * torch.exp(log_scale)",
+            "divides by s",
+        ),
+        Mutant(
+            "log_det_summed_over_batch",
+            "log_scale.sum(dim=-1)\n\n\ndef affine_coupling_inverse",
+            "log_scale.sum()\n\n\ndef affine_coupling_inverse",
+            "one number per sample",
+        ),
+        Mutant(
+            "hard_clamp",
+            "return bound * torch.tanh(raw / bound)",
+            "return raw.clamp(-bound, bound)",
+            "soft",
+        ),
+        Mutant(
+            "wrong_half",
+            "    half = v.shape[-1] // 2\n    return v[..., :half], v[..., half:]",
+            "    half = v.shape[-1] // 2\n    return v[..., -half:], v[..., :-half]",
+            "wrong half",
+        ),
+    ),
+    "exercise-04": (
+        Mutant(
+            "missing_hw",
+            "    pixels = x.shape[-2] * x.shape[-1]\n"
+            "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
+            "    return log_abs_diag.sum().expand(x.shape[0]).clone()",
+            "H * W * sum(log_abs_diag), not sum(log_abs_diag) alone",
+        ),
+        Mutant(
+            "transposed_weight",
+            '    x = torch.einsum("ij,bjhw->bihw", weight, z)',
+            "    x = (z.permute(0, 2, 3, 1) @ weight).permute(0, 3, 1, 2)",
+            "you applied the transpose",
+        ),
+        Mutant(
+            "product_order",
+            "    return permutation @ _unit_lower(lower) @ _upper(upper, sign_diag, log_abs_diag)",
+            "    return _upper(upper, sign_diag, log_abs_diag) @ _unit_lower(lower) @ permutation",
+            "wrong product order: W = P @ L @ U",
+        ),
+        Mutant(
+            "inverse_log_det_sign",
+            "    return z, -_log_det(x, log_abs_diag)",
+            "    return z, _log_det(x, log_abs_diag)",
+            "the log-det has the wrong sign",
+        ),
+        Mutant(
+            "scalar_log_det",
+            "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
+            "    return pixels * log_abs_diag.sum()",
+            "return one log-det per sample, shape (B,)",
+        ),
+        Mutant(
+            "log_of_signed_diagonal",
+            "    return x, _log_det(z, log_abs_diag)",
+            "    diagonal = sign_diag * torch.exp(log_abs_diag)\n"
+            "    log_det = z.shape[-2] * z.shape[-1] * torch.log(diagonal).sum()\n"
+            "    return x, log_det.expand(z.shape[0]).clone()",
+            "log of U's signed diagonal",
+        ),
+    ),
+    "exercise-05": (
+        Mutant(
+            "inverse_forward_order",
+            "    for layer in reversed(layers):",
+            "    for layer in layers:",
+            "the inverse runs in REVERSE order",
+        ),
+        Mutant(
+            "inverse_log_det_subtracted",
+            "layer.inverse(z)\n        total = total + log_det",
+            "layer.inverse(z)\n        total = total - log_det",
+            "add these log-dets, do not subtract",
+        ),
+        Mutant(
+            "missing_base_constant",
+            "    d = z.shape[-1]\n"
+            "    base = -0.5 * (z * z).sum(dim=-1) - 0.5 * d * math.log(2 * math.pi)",
+            "    base = -0.5 * (z * z).sum(dim=-1)",
+            "includes the constant -d/2 log(2 pi)",
+            also=(("import math\n", ""),),
+        ),
+        Mutant(
+            "forward_for_density",
+            "    z, log_det = compose_inverse(layers, x)",
+            "    z, log_det = compose_forward(layers, x)",
+            "density evaluation goes x -> z",
+        ),
+        Mutant(
+            "last_log_det_only",
+            "layer.forward(x)\n        total = total + log_det",
+            "layer.forward(x)\n        total = log_det",
+            "not just the last layer's log-det",
+        ),
+        Mutant(
+            "total_starts_as_number",
+            "    total = z.new_zeros(z.shape[0])",
+            "    total = 0",
+            "an empty flow is the identity",
+        ),
+    ),
+}
+
+
+def get_mutant(exercise_id: str, name: str) -> Mutant:
+    """The mutant called `name` of this exercise; a KeyError names the valid choices."""
+    table = {m.name: m for m in MUTANTS[exercise_id]}
+    if name not in table:
+        raise KeyError(f"no mutant {name!r} for {exercise_id}; valid: {', '.join(table)}")
+    return table[name]
+
+
+def mutated_source(exercise_id: str, edits: tuple[Edit, ...]) -> str:
+    """The reference source of this exercise with every (old, new) edit applied once."""
+    exercise = get_exercise(exercise_id)
+    source = (PROJECT_ROOT / "solutions" / exercise.filename).read_text()
+    for old, new in edits:
+        count = source.count(old)
+        if count != 1:
+            raise ValueError(
+                f"solutions/{exercise.filename}: {old!r} occurs {count} times, not once"
+            )
+        source = source.replace(old, new)
+    return source
+
+
+def write_submission(exercise_id: str, edits: tuple[Edit, ...], dest: Path) -> Path:
+    """Write the reference with `edits` applied into the submission folder `dest`; return it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    filename = get_exercise(exercise_id).filename
+    (dest / filename).write_text(mutated_source(exercise_id, edits))
+    return dest
+
+
+def materialize(exercise_id: str, name: str, dest: Path) -> Path:
+    """Write mutant `name` of this exercise into the submission folder `dest`; return `dest`."""
+    return write_submission(exercise_id, get_mutant(exercise_id, name).edits, dest)
+
+
+def variant_sources(exercise_id: str) -> list[str]:
+    """The reference source followed by every mutant's source, in table order."""
+    return [mutated_source(exercise_id, ())] + [
+        mutated_source(exercise_id, m.edits) for m in MUTANTS[exercise_id]
+    ]
