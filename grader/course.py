@@ -1,4 +1,5 @@
-"""The course configuration: due dates, extensions and the late-penalty rule (`course.toml`).
+"""The course configuration (`course.toml`): due dates, extensions, the late-penalty rule,
+and how student code is confined when the course is graded (limits, sandbox mode).
 
 Read from `course.toml` in the course folder (the current directory unless a path is
 given) with the standard library's `tomllib`. Every section is optional:
@@ -25,6 +26,25 @@ given) with the standard library's `tomllib`. Every section is optional:
     [canvas.assignments]                # item id -> Canvas assignment id
     exercise-03 = 12345
 
+    [limits]                            # what one submission may use (`grade batch`)
+    call_seconds = 20                   # wall time of one call into student code
+    submission_seconds = 120            # wall time of all calls of one exercise together
+    address_space_gib = 6               # memory (sizes: *_gib, *_mib; output_bytes)
+
+    [sandbox]
+    mode = "auto"                       # auto | bwrap | unshare | basic
+
+`[limits]` takes the names of `grader.runner.limits.Limits` as a course config spells
+them (`call_seconds`, `submission_seconds`, `import_seconds`, `cpu_seconds`,
+`address_space_gib`, `processes`, `file_mib`, `output_bytes`, `open_files`, `tmp_mib`,
+`source_mib`, `reply_mib`, `threads`); every limit not named keeps its default (see
+SECURITY.md). `grade batch --timeout S` overrides `call_seconds` for one run.
+`[sandbox] mode`: `auto` picks the strongest layer this machine offers (bubblewrap, else
+per-worker namespaces as root, else the process split alone); `bwrap` and `unshare`
+(per-worker namespaces without bubblewrap) insist and stop the batch with one line when
+the machine cannot provide them; `basic` is the process split and rlimits only. Without
+the key, `$FLOWGRADE_SANDBOX` decides, else `auto`.
+
 Penalties are applied when a report is made, never stored: changing the rule and
 re-running `grade report` is enough. An item's penalty for a submission made
 `late` seconds after its due date is, with d = ceil(late / 1 day):
@@ -44,10 +64,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from grader.runner.limits import Limits, LimitsError
+from grader.runner.sandbox import MODES
+
 COURSE_FILE = "course.toml"
 DAY_S = 86_400.0
 _LATE_KEYS = ("grace_minutes", "per_day_percent", "max_percent", "zero_after_days")
-_SECTIONS = ("course", "due", "late", "extensions", "canvas")
+_SECTIONS = ("course", "due", "late", "extensions", "canvas", "limits", "sandbox")
+_SANDBOX_KEYS = ("mode",)
 
 
 class CourseError(ValueError):
@@ -99,6 +123,9 @@ class Course:
     late: LateRule = LateRule()
     canvas_assignments: dict[str, str] = field(default_factory=dict)
     roster: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    sandbox_mode: str | None = None  # None: $FLOWGRADE_SANDBOX, else auto
+    path: Path | None = None  # the course.toml read (None: defaults, no file)
 
     def due_for(self, student: str, item: str) -> datetime | None:
         return self.extensions.get(student, {}).get(item) or self.due.get(item)
@@ -154,6 +181,9 @@ def _course(path: Path, data: dict[str, Any]) -> Course:
         late=_late(path, _table(path, data, "late")),
         canvas_assignments={str(k): str(v) for k, v in _table(path, canvas, "assignments").items()},
         roster=(path.parent / str(roster)) if roster else None,
+        limits=_limits(path, _table(path, data, "limits")),
+        sandbox_mode=_sandbox_mode(path, _table(path, data, "sandbox")),
+        path=path,
     )
 
 
@@ -207,3 +237,30 @@ def _late(path: Path, table: dict[str, Any]) -> LateRule:
             raise CourseError(f"{path}: [late] {key} must be a number >= 0, got {value!r}")
         values[key] = float(value)
     return LateRule(**values)
+
+
+def _limits(path: Path, table: dict[str, Any]) -> Limits:
+    """`[limits]` as `Limits` (defaults for every limit not named)."""
+    try:
+        return Limits.from_mapping(table)
+    except LimitsError as err:
+        detail = str(err).removeprefix("limits: ")
+        raise CourseError(f"{path}: [limits] {detail}") from None
+
+
+def _sandbox_mode(path: Path, table: dict[str, Any]) -> str | None:
+    """`[sandbox] mode`, checked against the modes the runner knows; None when absent."""
+    unknown = sorted(set(table) - set(_SANDBOX_KEYS))
+    if unknown:
+        raise CourseError(
+            f"{path}: [sandbox] unknown key {unknown[0]!r}; valid keys: {', '.join(_SANDBOX_KEYS)}"
+        )
+    mode = table.get("mode")
+    if mode is None:
+        return None
+    if not isinstance(mode, str) or mode.strip().lower() not in MODES:
+        raise CourseError(
+            f"{path}: [sandbox] mode = {mode!r} is not a sandbox mode; "
+            f"valid modes: {', '.join(MODES)}"
+        )
+    return mode.strip().lower()

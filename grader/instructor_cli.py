@@ -1,6 +1,7 @@
 """The instructor's commands: `grade batch`, `grade report`, `grade release`.
 
     grade batch SUBMISSIONS_DIR [--gradebook PATH] [--jobs N] [--timeout S] [--regrade]
+                [--course course.toml]
     grade report --format csv|json|md|html|gradescope|canvas [--gradebook PATH] [--out FILE]
     grade release OUT_DIR
 
@@ -10,12 +11,17 @@ imports (torch) happen inside the commands, so `grade --help` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.gradebook import DEFAULT_GRADEBOOK, GradebookError
+
+if TYPE_CHECKING:
+    from grader.course import Course
 
 GRADEBOOK_OPTION = click.option(
     "--gradebook",
@@ -33,9 +39,9 @@ GRADEBOOK_OPTION = click.option(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="Seconds one call into student code may take.",
+    default=None,
+    help="Seconds one call into student code may take [course.toml's "
+    "[limits] call_seconds, else 10].",
 )
 @click.option("--regrade", is_flag=True, help="Grade everything again (old rows stay as history).")
 @click.option(
@@ -46,32 +52,46 @@ GRADEBOOK_OPTION = click.option(
 )
 @click.option("--seed", type=int, default=None, help="Fix the run's seed (default: a fresh one).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu")
+@click.option(
+    "--course",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="course.toml ([limits], [sandbox] mode); default: ./course.toml if present.",
+)
 def batch(
     submissions_dir: Path,
     gradebook: Path,
     jobs: int | None,
-    timeout: float,
+    timeout: float | None,
     regrade: bool,
     exercises: tuple[str, ...],
     seed: int | None,
     device: str,
+    course: Path | None,
 ) -> None:
     """Grade every exercise of every student folder in SUBMISSIONS_DIR.
 
     Each subfolder is one student (named by the folder) holding exercise files laid out
     like exercises/. Interrupted and rerun, it grades only what is missing or changed.
+    Limits and the sandbox mode come from course.toml; the first line after the plan
+    names the active sandbox layers and limits.
     """
     from grader.batch.discovery import DiscoveryError
     from grader.batch.pool import PoolError
     from grader.batch.runner import BatchError, BatchInterrupted, run_batch
+    from grader.course import CourseError, load_course
     from grader.exercises import UnknownExercise
+    from grader.runner.sandbox import SandboxUnavailable
 
     try:
+        config = load_course(course)
         summary = run_batch(
             submissions_dir,
             gradebook,
             jobs=jobs,
             call_timeout=timeout,
+            limits=config.limits,
+            sandbox_mode=config.sandbox_mode,
             regrade=regrade,
             exercises=list(exercises) or None,
             seed=seed,
@@ -84,6 +104,10 @@ def batch(
             err=True,
         )
         sys.exit(130)
+    except CourseError as err:
+        raise click.ClickException(str(err)) from None
+    except SandboxUnavailable as err:
+        raise click.ClickException(_sandbox_origin(config) + str(err)) from None
     except (DiscoveryError, BatchError, PoolError, GradebookError, UnknownExercise) as err:
         raise click.ClickException(str(err).strip("'\"")) from None
     except ValueError as err:
@@ -101,6 +125,15 @@ def batch(
         for line in summary.grader_errors:
             click.echo(f"grader error: {line}", err=True)
         sys.exit(1)
+
+
+def _sandbox_origin(config: Course) -> str:
+    """Where the sandbox mode that could not be had was asked for (prefix of the error)."""
+    if config.sandbox_mode and config.path is not None:
+        return f"{config.path}: [sandbox] mode = {config.sandbox_mode!r}: "
+    if os.environ.get("FLOWGRADE_SANDBOX"):
+        return "FLOWGRADE_SANDBOX: "
+    return ""
 
 
 @click.command()

@@ -10,6 +10,9 @@ watchdog) runs past `task_limit_s` on one submission. Those outcomes become:
   zero with the reason (a submission that kills its grader must not stop the batch);
 - the watchdog fired: the worker is killed and the task recorded as a zero with the reason;
 - "error" (an internal grader error): reported, not stored, so a rerun retries it.
+
+A worker says "ready" once its zygote is up, with the line naming the layers that zygote
+applies; the pool hands that line to `PoolCallbacks.layers` before the worker gets a task.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class PoolCallbacks:
     done: Callable[[Task, dict[str, Any]], None]
     lost: Callable[[Task, str], None]
     error: Callable[[Task, str], None]
+    layers: Callable[[str], None] = lambda _line: None
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Pool:
     slots: list[_Slot] = field(default_factory=list)
     _attempts: dict[tuple[str, str], int] = field(default_factory=dict)
     _startup_failures: int = 0
+    _startup_problem: str = ""
 
     def run(self, tasks: list[Task]) -> None:
         """Grade every task; on KeyboardInterrupt stop all workers and re-raise."""
@@ -135,6 +140,10 @@ class Pool:
         if kind == "ready":
             slot.ready = True
             self._startup_failures = 0
+            self.callbacks.layers(str((payload or {}).get("layers", "")))
+            return True
+        if kind == "unavailable":
+            self._startup_problem = str((payload or {}).get("message", ""))
             return True
         task = slot.task
         if task is None or task.key != key:
@@ -154,8 +163,9 @@ class Pool:
         if not slot.ready:
             self._startup_failures += 1
             if self._startup_failures > STARTUP_FAILURES_ALLOWED:
+                why = f": {self._startup_problem}" if self._startup_problem else ""
                 raise PoolError(
-                    f"grading workers exit at start (exit code {slot.process.exitcode}); "
+                    f"grading workers exit at start (exit code {slot.process.exitcode}{why}); "
                     "run `grade exercise-NN` on one submission to see why"
                 )
         task = slot.task

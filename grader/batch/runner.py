@@ -7,6 +7,14 @@ run (so no submission can be tuned to fixed inputs; the seed is stored with ever
 and in `batch_runs`), grade in `jobs` long-lived worker processes, store each result in
 its own transaction. Interrupted (Ctrl-C, SIGTERM, a kill) and started again, it grades
 only what is still missing; `regrade=True` grades everything again and keeps history.
+
+Every submission is bounded by the course's `Limits` (`call_timeout`, when given,
+replaces `call_seconds`) and graded in the course's sandbox mode. The sandbox is checked
+before anything is stored (a mode the machine cannot provide stops the run with
+`SandboxUnavailable`), and before the first submission is graded the log gets one line
+naming the active layers and limits, as the first worker's zygote confirmed them:
+
+    sandbox bwrap: process split (JSON replies, no pickle); wall time (call 10 s, ...
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -33,9 +41,11 @@ from grader.batch.worker import WorkerConfig
 from grader.exercises import get_exercise, suite_hash
 from grader.gradebook import Gradebook
 from grader.results import ExerciseResult, Feedback, TestResult
+from grader.runner import sandbox
+from grader.runner.limits import Limits
 
-DEFAULT_CALL_TIMEOUT_S = 10.0
 TASKS_PER_WORKER = 100
+TASK_SLACK_S = 60.0  # trusted work per exercise (pytest, oracles) on top of the student's time
 
 
 class BatchError(ValueError):
@@ -67,6 +77,7 @@ class BatchSummary:
     quiz_attempts: int = 0
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    layers: str = ""  # the header line: active sandbox layers and limits ("" if none ran)
 
 
 def default_jobs() -> int:
@@ -82,7 +93,9 @@ def run_batch(
     gradebook_path: Path,
     *,
     jobs: int | None = None,
-    call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    call_timeout: float | None = None,
+    limits: Limits | None = None,
+    sandbox_mode: str | None = None,
     regrade: bool = False,
     exercises: list[str] | None = None,
     seed: int | None = None,
@@ -94,10 +107,18 @@ def run_batch(
     """Grade the class in `submissions_dir` into the gradebook at `gradebook_path`.
 
     A worker exits after `tasks_per_worker` tasks and a fresh one takes its place, which
-    keeps memory flat; `task_limit_s` bounds the whole grading of one exercise.
+    keeps memory flat. `limits` (default `Limits()`) bound each submission, `call_timeout`
+    overrides their `call_seconds`; `sandbox_mode` is one of `sandbox.MODES` (None:
+    $FLOWGRADE_SANDBOX, else auto) and raises `SandboxUnavailable` here, before anything
+    is stored, when this machine cannot provide it. `task_limit_s` bounds the whole
+    grading of one exercise (default: the submission's time twice over plus a minute).
     """
     started = time.monotonic()
     stream = stream or sys.stderr
+    limits = limits or Limits()
+    if call_timeout is not None:
+        limits = replace(limits, call_seconds=float(call_timeout))
+    sandbox.plan(sandbox_mode, limits.tmp_bytes)  # fail now if the mode cannot be had
     folders = find_students(submissions_dir)
     chosen = gradable_exercises(exercises)
     if not chosen:
@@ -123,8 +144,12 @@ def run_batch(
             f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
             f"with {jobs} worker(s), seed {seed}\n"
         )
-        limits = (call_timeout, task_limit_s, tasks_per_worker)
-        _grade(gradebook, plan.tasks, summary, jobs, limits, device, stream)
+        config = WorkerConfig(
+            str(gradebook.path), seed, device, limits, sandbox_mode, run_id, tasks_per_worker
+        )
+        if task_limit_s is None:
+            task_limit_s = TASK_SLACK_S + 2.0 * (limits.submission_seconds + limits.import_seconds)
+        _grade(gradebook, plan.tasks, summary, config, (jobs, task_limit_s), stream)
         summary.quiz_attempts = _import_quiz_attempts(gradebook, folders, summary)
         gradebook.finish_batch_run(run_id, "finished", summary.graded)
     finally:
@@ -137,12 +162,12 @@ def _grade(
     gradebook: Gradebook,
     tasks: list[Task],
     summary: BatchSummary,
-    jobs: int,
-    limits: tuple[float, float | None, int],
-    device: str,
+    config: WorkerConfig,
+    pool_size: tuple[int, float],
     stream: TextIO,
 ) -> None:
-    call_timeout, task_limit_s, tasks_per_worker = limits
+    jobs, task_limit_s = pool_size
+    device = config.device
     if not tasks:
         return
     _preload()
@@ -172,11 +197,19 @@ def _grade(
         )
         progress.advance(f"{task.student} {task.exercise} not graded")
 
-    config = WorkerConfig(
-        str(gradebook.path), summary.seed, device, call_timeout, summary.run_id, tasks_per_worker
-    )
-    limit = task_limit_s if task_limit_s is not None else 60.0 + 20.0 * call_timeout
-    pool = Pool(jobs, config, limit, PoolCallbacks(done, lost, error))
+    announced: list[str] = []
+
+    def layers(line: str) -> None:
+        """The first worker's layers are the run's header; a worker that differs is noted."""
+        if not announced:
+            announced.append(line)
+            summary.layers = line
+            progress.message(line)
+        elif line not in announced:
+            announced.append(line)
+            progress.message(f"note: a grading worker started with other layers: {line}")
+
+    pool = Pool(jobs, config, task_limit_s, PoolCallbacks(done, lost, error, layers))
     try:
         with _sigterm_as_interrupt():
             pool.run(tasks)

@@ -1,8 +1,10 @@
 """A batch worker: one long-lived process that grades many submissions in a loop.
 
 Forked once from the batch parent (which has torch, pytest and the grader imported), it
-starts its own zygote, opens its own gradebook connection and then repeats: receive a
-`Task`, grade it with `grader.session.grade_exercise`, store the result in one
+starts its own zygote in the course's sandbox mode, waits until the zygote says which
+layers it could apply, tells the parent (`("ready", None, {"layers": line})`), opens its
+own gradebook connection and then repeats: receive a `Task`, grade it with
+`grader.session.grade_exercise` under the course's `Limits`, store the result in one
 transaction, report a one-line summary. Student code never runs here: it runs in
 workers forked from this process's zygote.
 
@@ -28,6 +30,8 @@ from typing import Any
 from grader.batch.plan import Task
 from grader.gradebook import Gradebook
 from grader.report.reasons import reason
+from grader.runner.limits import Limits
+from grader.runner.sandbox import SandboxUnavailable
 from grader.runner.zygote import Zygote, ZygoteDied
 
 _PR_SET_PDEATHSIG = 1
@@ -35,12 +39,16 @@ _PR_SET_PDEATHSIG = 1
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What every worker of one run shares (plain data, sent at fork time)."""
+    """What every worker of one run shares (plain data, sent at fork time).
+
+    `limits` bound every submission (the course's, with `--timeout` as `call_seconds`);
+    `sandbox_mode` is passed to `Zygote.start` (None: $FLOWGRADE_SANDBOX, else auto)."""
 
     gradebook: str
     seed: int
     device: str
-    call_timeout: float
+    limits: Limits
+    sandbox_mode: str | None
     run_id: int
     max_tasks: int
 
@@ -58,9 +66,15 @@ def main(conn: Connection, config: WorkerConfig) -> None:  # pragma: no cover - 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
-    state = _WorkerState(config)
     try:
-        conn.send(("ready", None, None))
+        state = _WorkerState(config)
+    except (ZygoteDied, SandboxUnavailable, OSError) as err:
+        # the parent counts it as a failed start and says why
+        with contextlib.suppress(OSError):
+            conn.send(("unavailable", None, {"message": f"{type(err).__name__}: {err}"[:500]}))
+        return
+    try:
+        conn.send(("ready", None, {"layers": state.layers}))
         for _ in range(config.max_tasks):
             task = conn.recv()
             if task is None:
@@ -77,7 +91,12 @@ class _WorkerState:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.zygote = Zygote.start()
+        self.zygote = Zygote.start(config.sandbox_mode)
+        try:
+            self.layers = self.zygote.describe(config.limits)  # waits for the zygote's hello
+        except ZygoteDied:
+            self.zygote.close()
+            raise
         import torch
 
         torch.set_num_threads(1)  # one core per worker: --jobs decides the parallelism
@@ -99,13 +118,13 @@ class _WorkerState:
                     device=self.config.device,
                     seed=self.config.seed,
                     zygote=self.zygote,
-                    call_timeout=self.config.call_timeout,
+                    limits=self.config.limits,
                 )
                 break
             except ZygoteDied:
                 # student code can kill its own zygote; start a fresh one and retry once
                 self.zygote.close()
-                self.zygote = Zygote.start()
+                self.zygote = Zygote.start(self.config.sandbox_mode)
                 if attempt == 1:
                     return ("error", task.key, {"message": "the fork server died twice"})
             except Exception as err:  # an internal grader error: the parent records it

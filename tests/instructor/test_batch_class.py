@@ -59,6 +59,12 @@ def test_seed_and_suite_are_recorded_with_every_score(graded_class):
 def test_progress_is_reported_with_an_eta(graded_class):
     lines = graded_class.log.splitlines()
     assert lines[0].startswith("grading 20 submission(s) of 20 student(s)")
+    # before any result: one line naming the sandbox layers and the limits in force
+    assert lines[1] == graded_class.summary.layers
+    assert lines[1].startswith("sandbox ") and ": process split (JSON replies" in lines[1]
+    assert f"wall time (call {TIMEOUT_S:g} s, submission 60 s)" in lines[1]
+    assert "rlimits (cpu 60 s, memory 4 GiB" in lines[1]
+    assert sum(line.startswith("sandbox ") for line in lines) == 1
     assert any("20/20" in line and "ETA" in line for line in lines)
 
 
@@ -107,14 +113,51 @@ def test_batch_cli_errors_and_quiz_attempt_hook(tmp_path):
     assert unknown.exit_code == 1 and "valid ids" in unknown.output
     assert "Traceback" not in unknown.output + missing.output
     (root / "s01_stub" / "quiz-01.attempt.json").write_text("{}")
+    course = tmp_path / "course.toml"
+    course.write_text(
+        "[limits]\ncall_seconds = 7\nsubmission_seconds = 9\ncpu_seconds = 30\n"
+        '[sandbox]\nmode = "basic"\n'
+    )
     result = runner.invoke(
         batch,
         [str(root), "--gradebook", str(tmp_path / "gb.sqlite"), "--jobs", "1",
-         "--exercise", "03", "--timeout", str(TIMEOUT_S)],
+         "--exercise", "03", "--timeout", str(TIMEOUT_S), "--course", str(course)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 graded" in result.output
     assert "quiz attempt not scored: s01_stub:" in result.output
+    # the course's limits and mode reach the worker's zygote; --timeout replaces call_seconds
+    (header,) = [line for line in result.output.splitlines() if line.startswith("sandbox ")]
+    assert header.startswith("sandbox basic: process split")
+    assert f"wall time (call {TIMEOUT_S:g} s, submission 9 s)" in header
+    assert "rlimits (cpu 30 s," in header
+
+
+def test_batch_cli_course_errors_are_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.instructor_cli import batch
+    from grader.runner import sandbox
+
+    root = tmp_path / "subs"
+    make_class(root, ["stub"])
+    course = tmp_path / "course.toml"
+    book = tmp_path / "gb.sqlite"
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    for text, message in (
+        ("[limits]\nwall_seconds = 3\n", "[limits] unknown limit 'wall_seconds'"),
+        ('[sandbox]\nmode = "docker"\n', "valid modes: auto, bwrap, unshare, basic"),
+        ('[sandbox]\nmode = "bwrap"\n', "[sandbox] mode = 'bwrap': sandbox mode bwrap was"),
+    ):
+        course.write_text(text)
+        result = CliRunner().invoke(
+            batch, [str(root), "--gradebook", str(book), "--course", str(course)]
+        )
+        assert result.exit_code == 1, result.output
+        assert result.output.count("\n") == 1 and message in result.output, result.output
+        assert f"Error: {course}: [" in result.output  # names the file and the key
+        assert "Traceback" not in result.output
+    assert not book.exists()  # nothing was started or stored
 
 
 def test_batch_scores_handed_in_quiz_attempts(tmp_path):

@@ -1,4 +1,4 @@
-"""course.toml: due dates, extensions, the late rule, and one-line errors."""
+"""course.toml: due dates, extensions, the late rule, limits, sandbox mode, one-line errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from grader.course import CourseError, load_course
+from grader.course import Course, CourseError, load_course
+from grader.runner.limits import GIB, Limits
 
 
 def test_course_file_is_read(tmp_path):
@@ -41,6 +42,17 @@ def test_missing_default_file_means_no_penalties(tmp_path, monkeypatch):
         ("[grading]\nx = 1\n", "unknown section [grading]"),
         ('[course]\ntimezone = "Mars/Olympus"\n', "not a known time zone"),
         ("[due\n", "not valid TOML"),
+        ("[limits]\nwall_seconds = 3\n", "[limits] unknown limit 'wall_seconds'; valid limits:"),
+        ("[limits]\ncall_seconds = -1\n", "[limits] call_seconds must be a positive number"),
+        ("[limits]\nprocesses = 2.5\n", "[limits] processes must be a whole number, got 2.5"),
+        ('[limits]\naddress_space_gib = "4"\n', "[limits] address_space_gib must be a positive"),
+        ("limits = 3\n", "[limits] must be a table"),
+        (
+            '[sandbox]\nmode = "docker"\n',
+            "mode = 'docker' is not a sandbox mode; valid modes: auto",
+        ),
+        ("[sandbox]\nmode = 1\n", "[sandbox] mode = 1 is not a sandbox mode"),
+        ("[sandbox]\nlevel = 3\n", "[sandbox] unknown key 'level'; valid keys: mode"),
     ],
 )
 def test_bad_course_files_fail_in_one_line(tmp_path, text, message):
@@ -49,3 +61,17 @@ def test_bad_course_files_fail_in_one_line(tmp_path, text, message):
         load_course(tmp_path)
     assert message in str(error.value) and "course.toml" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_limits_and_sandbox_mode_are_read(tmp_path):
+    (tmp_path / "course.toml").write_text(
+        "[limits]\ncall_seconds = 20\naddress_space_gib = 6\nprocesses = 32\n"
+        '[sandbox]\nmode = "Basic"\n'
+    )
+    course = load_course(tmp_path)
+    assert course.limits.call_seconds == 20.0
+    assert course.limits.address_space_bytes == 6 * GIB
+    assert course.limits.processes == 32
+    assert course.limits.submission_seconds == Limits().submission_seconds  # default kept
+    assert course.sandbox_mode == "basic"
+    assert (Course().limits, Course().sandbox_mode) == (Limits(), None)
