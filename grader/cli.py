@@ -84,7 +84,13 @@ def make_exercise_command(exercise_id: str) -> click.Command:
     )
     @click.option("--seed", type=int, default=None, help="Reuse the inputs of an earlier run.")
     @click.option(
-        "--timeout", type=float, default=10.0, show_default=True, help="Seconds per call."
+        "--timeout", type=float, default=None, help="Seconds per call [course's, else 10]."
+    )
+    @click.option(
+        "--course",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="course.toml with [limits] and [sandbox] (default: ./course.toml if present).",
     )
     @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
     @click.option("--student", default=None, help="Student id to record (default: your login).")
@@ -95,7 +101,8 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         fmt: str,
         device: str,
         seed: int | None,
-        timeout: float,
+        timeout: float | None,
+        course: Path | None,
         gradebook: Path | None,
         student: str | None,
         no_save: bool,
@@ -109,6 +116,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
             device=device,
             seed=seed,
             timeout=timeout,
+            course=course,
             gradebook=None if no_save else (gradebook or DEFAULT_GRADEBOOK),
             student=student or default_student_id(),
         )

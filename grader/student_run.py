@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
 from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
 
@@ -20,7 +21,8 @@ def run_exercise(
     fmt: str = "terminal",
     device: str = "auto",
     seed: int | None = None,
-    timeout: float = 10.0,
+    timeout: float | None = None,
+    course: Path | None = None,
     gradebook: Path | None = None,
     student: str = "student",
 ) -> int:
@@ -28,16 +30,26 @@ def run_exercise(
     0 at full marks, 1 otherwise. Usage errors raise `click.UsageError` (exit status 2)."""
     exercise = get_exercise(exercise_id)
     _check_submission(submission, exercise.filename)
-    # torch first, then the zygote, before anything starts threads or CUDA.
+    settings = _course_settings(course)
+    from grader.runner.sandbox import SandboxUnavailable
     from grader.runner.zygote import shared_zygote
 
-    zygote = shared_zygote()
+    try:  # started first: the fork server imports torch while this process does too
+        zygote = shared_zygote(settings.sandbox_mode)
+    except SandboxUnavailable as err:
+        raise click.UsageError(str(err)) from None
     from grader.render import render_exercise, use_colour
     from grader.session import DeviceUnavailable, grade_exercise
 
     try:
         result = grade_exercise(
-            exercise.id, submission, device=device, seed=seed, zygote=zygote, call_timeout=timeout
+            exercise.id,
+            submission,
+            device=device,
+            seed=seed,
+            zygote=zygote,
+            call_timeout=timeout,
+            limits=settings.limits,
         )
     except DeviceUnavailable as err:
         raise click.UsageError(str(err)) from None
@@ -50,6 +62,14 @@ def run_exercise(
         except (GradebookError, OSError) as err:
             click.echo(f"warning: result not saved: {err}", err=True)
     return 0 if result.full_marks else 1
+
+
+def _course_settings(path: Path | None) -> Course:
+    """The course's limits and sandbox mode (defaults without a course.toml)."""
+    try:
+        return load_course(path)
+    except CourseError as err:
+        raise click.UsageError(str(err)) from None
 
 
 def _check_submission(submission: Path, filename: str) -> None:

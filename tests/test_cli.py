@@ -93,3 +93,26 @@ def test_list_shows_last_result(tmp_path: Path) -> None:
     assert "not graded yet" in next(
         row for row in run.stdout.splitlines() if row.startswith("exercise-01")
     )
+
+
+def test_course_limits_apply_to_the_student_command(tmp_path: Path) -> None:
+    source = (ROOT / "solutions" / "exercise_03_affine_coupling.py").read_text()
+    slow = source.replace(
+        "    return bound * torch.tanh(raw / bound)",
+        "    while True:\n        pass",
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "exercise_03_affine_coupling.py").write_text(slow)
+    (tmp_path / "course.toml").write_text("[limits]\ncall_seconds = 1.5\n")
+    run = grade("exercise-03", "--submission", "sub", "--no-save", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "your function ran for more than 1.5 s" in run.stdout
+    assert "exercise-03: 8/10" in run.stdout  # soft_clamp and the clamped coupling test
+
+
+def test_malformed_course_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "course.toml").write_text("[limits]\ncall_seconds = 'soon'\n")
+    run = grade("exercise-03", "--submission", str(ROOT / "solutions"), "--no-save", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "course.toml" in run.stderr and "call_seconds" in run.stderr
+    assert "Traceback" not in run.stderr
