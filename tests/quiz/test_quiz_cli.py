@@ -18,15 +18,14 @@ from grader.quiz.shown import ShownQuestion, prepare_attempt_questions, shown_qu
 from grader.quiz.shuffle import attempt_seed
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRY = "from grader.quiz.cli import quiz; quiz(prog_name='grade quiz')"
 
 
 def grade_quiz(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `grade quiz ARGS` in a fresh interpreter, answers piped on stdin."""
+    """Run the real `grade quiz ARGS` (`python -m grader quiz ...`), answers piped on stdin."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     env.pop("FLOWGRADE_QUIZZES", None)
     return subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
+        [sys.executable, "-m", "grader", "quiz", *args],
         input=stdin,
         capture_output=True,
         text=True,
