@@ -31,6 +31,8 @@ from grader.report.reasons import reason
 from grader.runner.zygote import Zygote, ZygoteDied
 
 _PR_SET_PDEATHSIG = 1
+# Imported once by each worker's fork server instead of by every student file that needs it.
+ZYGOTE_PRELOAD = ("sympy",)
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class _WorkerState:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.zygote = Zygote.start()
+        self.zygote = Zygote.start(preload=ZYGOTE_PRELOAD)
         import torch
 
         torch.set_num_threads(1)  # one core per worker: --jobs decides the parallelism
@@ -105,7 +107,7 @@ class _WorkerState:
             except ZygoteDied:
                 # student code can kill its own zygote; start a fresh one and retry once
                 self.zygote.close()
-                self.zygote = Zygote.start()
+                self.zygote = Zygote.start(preload=ZYGOTE_PRELOAD)
                 if attempt == 1:
                     return ("error", task.key, {"message": "the fork server died twice"})
             except Exception as err:  # an internal grader error: the parent records it
