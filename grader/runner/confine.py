@@ -44,6 +44,11 @@ class ConfinementFailed(RuntimeError):
     """A sandbox step that was promised could not be taken."""
 
 
+class PidNamespaceStuck(ConfinementFailed):
+    """This process could not return to its own pid namespace after an unshare: every later
+    child would be created in the wrong one, so the process must stop forking."""
+
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -119,12 +124,13 @@ def fork_in_new_pid_namespace(own_pid_namespace: int) -> int:
 
     unshare(CLONE_NEWPID) changes only where this process's *next* children are created;
     setns() to our own pid namespace right after the fork undoes that. If it cannot be
-    undone the caller must stop forking (ConfinementFailed is raised)."""
+    undone PidNamespaceStuck is raised and the caller must stop forking."""
     libc = _libc()
     _check(libc.unshare(CLONE_NEWPID), "unshare pid")
 
     def back() -> None:
-        _check(libc.setns(own_pid_namespace, CLONE_NEWPID), "setns back to our pid ns")
+        if libc.setns(own_pid_namespace, CLONE_NEWPID) != 0:
+            raise PidNamespaceStuck(f"setns back: {os.strerror(ctypes.get_errno())}")
 
     try:
         pid = os.fork()
@@ -190,12 +196,12 @@ def can_enter_namespaces(hide: list[str], tmp_bytes: int, own_pid_namespace: int
     """Try what a worker's pid 1 does (`fork_in_new_pid_namespace`, then `enter_namespaces`
     with `INIT_NAMESPACES` and `mount_proc`) in a throw-away child.
 
-    Raises ConfinementFailed if this process could not return to its own pid namespace."""
+    Raises PidNamespaceStuck if this process could not return to its own pid namespace."""
     try:
         pid = fork_in_new_pid_namespace(own_pid_namespace)
-    except ConfinementFailed as err:
-        if "setns" in str(err):
-            raise
+    except PidNamespaceStuck:
+        raise
+    except ConfinementFailed:
         return False
     if pid == 0:  # pragma: no cover - child
         code = 1

@@ -233,10 +233,7 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
         next_uid += 1
         worker_config = {k: v for k, v in config.items() if k != "pidns"} | {"uid": uid}
         if config["namespaces"]:
-            # ConfinementFailed here (no way back to our pid namespace) ends the server
-            pid = confine.fork_in_new_pid_namespace(config["pidns"])
-            if pid == 0:
-                _namespace_init(sock, fds[0], fds[1], spec, worker_config)
+            pid = _fork_namespace_init(sock, fds, spec, worker_config, config["pidns"])
         else:
             pid = os.fork()
             if pid == 0:
@@ -247,6 +244,26 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
             sock.sendall(_PID.pack(pid))
         except OSError:
             return
+
+
+def _fork_namespace_init(
+    sock: socket.socket, fds: list[int], spec: WorkerSpec, config: dict[str, Any], pidns: int
+) -> int:  # pragma: no cover - runs in the fork server
+    """Fork the worker's supervisor as pid 1 of a fresh pid namespace; its pid (-1 when no
+    namespace could be made: the worker is told so in place of its greeting).
+    PidNamespaceStuck propagates: the server stops rather than fork into a wrong namespace."""
+    try:
+        pid = confine.fork_in_new_pid_namespace(pidns)
+    except confine.PidNamespaceStuck:
+        raise
+    except (confine.ConfinementFailed, OSError) as err:
+        refusal = {"status": "sandbox-failed", "message": f"{type(err).__name__}: {err}"[:500]}
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fds[0])) as worker_sock:
+            protocol.send_reply(worker_sock, refusal, [])
+        return -1
+    if pid == 0:
+        _namespace_init(sock, fds[0], fds[1], spec, config)
+    return pid
 
 
 def _namespace_init(
