@@ -8,7 +8,7 @@ Importing torch once here makes each worker cost milliseconds instead of ~2 s.
 Grader <-> fork server, over one Unix socket:
     server -> {"namespaces": bool, "drop_uid": bool}          once, when ready (a frame)
     grader -> pickle of a `WorkerSpec` + two fds (SCM_RIGHTS)  per worker
-    server -> the monitor's pid (8 bytes)
+    server -> the supervisor's pid (8 bytes; -1 when its namespace could not be made)
 
 Per worker the server forks a *supervisor* (trusted code): with per-worker namespaces the
 supervisor is created as pid 1 of a fresh pid namespace and enters the other namespaces
@@ -60,7 +60,7 @@ class WorkerSpec:
 
 @dataclass
 class Spawned:
-    """A worker as the grader sees it: the monitor's pid (in the server's pid namespace),
+    """A worker as the grader sees it: its supervisor's pid (in the server's pid namespace),
     the conversation socket and the status socket."""
 
     monitor_pid: int
@@ -308,7 +308,7 @@ def _monitor(
 
 def _supervise(
     fd: int, status_sock: socket.socket, spec: WorkerSpec, config: dict[str, Any], reaper: bool
-) -> None:  # pragma: no cover - runs in the monitor or the namespace's init
+) -> None:  # pragma: no cover - runs in the supervisor (namespace init or plain child)
     """Fork the worker, wait for it, kill whatever it left behind, report how it ended."""
     report: dict[str, Any] = {}
     try:
