@@ -2,7 +2,8 @@
 
     result = grade_exercise("exercise-03", Path("exercises"), device="cpu", seed=0)
 
-Runs the exercise's hidden pytest file in this (trusted) process; every call into the
+Runs the exercise's hidden pytest file in this (trusted) process (directly, or with pytest
+when the file needs more than `grader.testing.direct` offers); every call into the
 submission goes through an isolated worker forked from the zygote.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import os
 import secrets
@@ -91,11 +93,14 @@ def grade_exercise(
     zygote: Zygote | None = None,
     call_timeout: float | None = None,
     limits: Limits | None = None,
+    use_pytest: bool = False,
 ) -> ExerciseResult:
     """Run the hidden tests of `exercise_id` against `submission_dir/<exercise file>`.
 
     `limits` (default `Limits()`, a course may override) bound the submission's time and
-    resources; `call_timeout`, when given, overrides `limits.call_seconds`.
+    resources; `call_timeout`, when given, overrides `limits.call_seconds`. The tests run
+    without a pytest session where that gives the same outcomes (`grader.testing.direct`),
+    else, or with `use_pytest`, in an in-process pytest run.
     """
     import torch
 
@@ -131,7 +136,8 @@ def grade_exercise(
     student = proxy(concrete)
     student_cpu = student if concrete == "cpu" else proxy("cpu")
     try:
-        tests = _run_hidden_tests(exercise, student, student_cpu, torch.device(concrete), seed)
+        run = _run_pytest if use_pytest else _run_hidden_tests
+        tests = run(exercise, student, student_cpu, torch.device(concrete), seed)
     finally:
         student.close()
         student_cpu.close()
@@ -164,6 +170,29 @@ class _NativeTracebacks:
 
 
 def _run_hidden_tests(
+    exercise: Exercise,
+    student: StudentModule,
+    student_cpu: StudentModule,
+    device: object,
+    seed: int,
+) -> tuple[TestResult, ...]:
+    from grader.testing import direct
+
+    tests = direct.collect(exercise)
+    if tests is None:
+        return _run_pytest(exercise, student, student_cpu, device, seed)
+    reference = f"solutions.{exercise.module_name}"
+    fixtures = {
+        "student": lambda: student,
+        "student_cpu": lambda: student_cpu,
+        "reference": lambda: importlib.import_module(reference),
+        "device": lambda: device,
+    }
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return direct.run(tests, fixtures, seed)
+
+
+def _run_pytest(
     exercise: Exercise,
     student: StudentModule,
     student_cpu: StudentModule,

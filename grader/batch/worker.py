@@ -35,6 +35,8 @@ from grader.runner.sandbox import SandboxUnavailable
 from grader.runner.zygote import Zygote, ZygoteDied
 
 _PR_SET_PDEATHSIG = 1
+# Imported once by each worker's fork server instead of by every student file that needs it.
+ZYGOTE_PRELOAD = ("sympy",)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class _WorkerState:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.zygote = Zygote.start(config.sandbox_mode)
+        self.zygote = Zygote.start(config.sandbox_mode, preload=ZYGOTE_PRELOAD)
         try:
             self.layers = self.zygote.describe(config.limits)  # waits for the zygote's hello
         except ZygoteDied:
@@ -124,7 +126,7 @@ class _WorkerState:
             except ZygoteDied:
                 # student code can kill its own zygote; start a fresh one and retry once
                 self.zygote.close()
-                self.zygote = Zygote.start(self.config.sandbox_mode)
+                self.zygote = Zygote.start(self.config.sandbox_mode, preload=ZYGOTE_PRELOAD)
                 if attempt == 1:
                     return ("error", task.key, {"message": "the fork server died twice"})
             except Exception as err:  # an internal grader error: the parent records it

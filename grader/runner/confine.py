@@ -1,7 +1,8 @@
 """Steps a forked process takes on itself before any student code runs (Linux system calls).
 
-Used by the fork server's per-worker monitor (`enter_namespaces`) and by the worker
-(`mount_proc`, `drop_privileges`, `no_new_privileges`, `die_with_parent`). Every function
+Used by the fork server (`fork_in_new_pid_namespace`), by the pid 1 of each worker's
+namespaces (`enter_namespaces`, `mount_proc`) and by the worker (`drop_privileges`,
+`no_new_privileges`, `die_with_parent`). Every function
 raises `ConfinementFailed` when a step that was asked for does not happen, so a worker
 never runs student code with fewer layers than were reported.
 """
@@ -20,6 +21,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 WORKER_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET
+# What the pid 1 of a fresh pid namespace unshares for itself (see `fork_in_new_pid_namespace`).
+INIT_NAMESPACES = WORKER_NAMESPACES & ~CLONE_NEWPID
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -39,6 +42,11 @@ TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 class ConfinementFailed(RuntimeError):
     """A sandbox step that was promised could not be taken."""
+
+
+class PidNamespaceStuck(ConfinementFailed):
+    """This process could not return to its own pid namespace after an unshare: every later
+    child would be created in the wrong one, so the process must stop forking."""
 
 
 def _libc() -> ctypes.CDLL:
@@ -105,11 +113,41 @@ def _children_of(parent: int) -> list[int]:
     return children
 
 
-def enter_namespaces(hide: list[str], tmp_bytes: int) -> None:
-    """New pid/net/ipc/uts/mount namespaces for this process's children, a fresh size-capped
-    /tmp, and empty read-only tmpfs over each directory in `hide`."""
+def own_pid_namespace() -> int:
+    """A descriptor of this process's pid namespace, to come back to after an unshare."""
+    return os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def fork_in_new_pid_namespace(own_pid_namespace: int) -> int:
+    """`os.fork()` a child that is pid 1 of a fresh pid namespace; this process stays where it
+    is and its later children are created as before.
+
+    unshare(CLONE_NEWPID) changes only where this process's *next* children are created;
+    setns() to our own pid namespace right after the fork undoes that. If it cannot be
+    undone PidNamespaceStuck is raised and the caller must stop forking."""
     libc = _libc()
-    _check(libc.unshare(WORKER_NAMESPACES), "unshare")
+    _check(libc.unshare(CLONE_NEWPID), "unshare pid")
+
+    def back() -> None:
+        if libc.setns(own_pid_namespace, CLONE_NEWPID) != 0:
+            raise PidNamespaceStuck(f"setns back: {os.strerror(ctypes.get_errno())}")
+
+    try:
+        pid = os.fork()
+    except BaseException:
+        back()
+        raise
+    if pid != 0:
+        back()
+    return pid
+
+
+def enter_namespaces(hide: list[str], tmp_bytes: int, namespaces: int = WORKER_NAMESPACES) -> None:
+    """New `namespaces` (default pid/net/ipc/uts/mount; pid applies to this process's
+    children), a fresh size-capped /tmp, and empty read-only tmpfs over each directory in
+    `hide`."""
+    libc = _libc()
+    _check(libc.unshare(namespaces), "unshare")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     options = f"size={tmp_bytes},mode=1777".encode()
     for path in TMP_DIRS:
@@ -154,15 +192,27 @@ def no_new_privileges() -> None:
         _check(_prctl(PR_SET_DUMPABLE, 0), "dumpable")
 
 
-def can_enter_namespaces(hide: list[str], tmp_bytes: int) -> bool:
-    """Try `enter_namespaces` (and /proc for the namespace's pid 1) in a throw-away child."""
+def can_enter_namespaces(hide: list[str], tmp_bytes: int, own_pid_namespace: int) -> bool:
+    """Try what a worker's pid 1 does (`fork_in_new_pid_namespace`, then `enter_namespaces`
+    with `INIT_NAMESPACES` and `mount_proc`) in a throw-away child.
 
-    def step() -> None:
-        enter_namespaces(hide, tmp_bytes)
-        if not _in_child(mount_proc):
-            raise ConfinementFailed("mount /proc")
-
-    return _in_child(step)
+    Raises PidNamespaceStuck if this process could not return to its own pid namespace."""
+    try:
+        pid = fork_in_new_pid_namespace(own_pid_namespace)
+    except PidNamespaceStuck:
+        raise
+    except ConfinementFailed:
+        return False
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            enter_namespaces(hide, tmp_bytes, INIT_NAMESPACES)
+            mount_proc()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def can_drop_privileges(uid: int) -> bool:

@@ -8,17 +8,25 @@ Importing torch once here makes each worker cost milliseconds instead of ~2 s.
 Grader <-> fork server, over one Unix socket:
     server -> {"namespaces": bool, "drop_uid": bool}          once, when ready (a frame)
     grader -> pickle of a `WorkerSpec` + two fds (SCM_RIGHTS)  per worker
-    server -> the monitor's pid (8 bytes)
+    server -> the supervisor's pid (8 bytes; -1 when its namespace could not be made)
 
-Per worker the server forks a *monitor* (trusted code), which may enter fresh namespaces
-(then it forks the namespace's pid 1, the supervisor), and the supervisor forks the *worker*
-(which drops to its own uid and runs student code), waits for it, kills anything it left
-behind and reports how it ended on the second fd, the status socket.
+Per worker the server forks a *supervisor* (trusted code): with per-worker namespaces the
+supervisor is created as pid 1 of a fresh pid namespace and enters the other namespaces
+itself; without them it is a plain child that becomes a subreaper. The supervisor forks
+the *worker* (which drops to its own uid and runs student code), waits for it, kills
+anything it left behind and reports how it ended on the second fd, the status socket.
+
+Every fork copies the server's page tables (~150 MB of torch and Python state) and every
+exit tears them down, ~10-20 ms of CPU each: hence two processes per worker, not three,
+and `gc.freeze()` before serving, so that a garbage collection in a worker does not touch
+(and copy) every object the server imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib
 import json
 import os
 import pickle
@@ -36,6 +44,9 @@ from grader.runner import confine, protocol, sandbox
 
 _PID = struct.Struct("!q")
 READY_TIMEOUT_S = 120.0
+# Libraries a fork server may import up front when asked (`Zygote.start(preload=...)`), so
+# that a worker whose student file imports them gets them for free (sympy: ~0.4 s each).
+PRELOADABLE = ("sympy",)
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class WorkerSpec:
 
 @dataclass
 class Spawned:
-    """A worker as the grader sees it: the monitor's pid (in the server's pid namespace),
+    """A worker as the grader sees it: its supervisor's pid (in the server's pid namespace),
     the conversation socket and the status socket."""
 
     monitor_pid: int
@@ -73,14 +84,21 @@ class Zygote:
         self._verified: dict[str, bool] | None = None
 
     @classmethod
-    def start(cls, mode: str | None = None) -> Zygote:
-        """Start a fork server with the strongest sandbox `mode` allows (see `sandbox.plan`)."""
+    def start(cls, mode: str | None = None, preload: tuple[str, ...] = ()) -> Zygote:
+        """Start a fork server with the strongest sandbox `mode` allows (see `sandbox.plan`).
+
+        `preload` names libraries from `PRELOADABLE` the server imports before its first
+        worker (worth it for a long-lived server; a one-off grading would wait for them)."""
+        unknown = sorted(set(preload) - set(PRELOADABLE))
+        if unknown:
+            raise ValueError(f"cannot preload {', '.join(unknown)}; valid: {PRELOADABLE}")
         plan = sandbox.plan(mode)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = {
             "namespaces": plan.worker_namespaces,
             "drop_uid": plan.drop_uid,
             "hide": list(plan.hide),
+            "preload": list(preload),
         }
         argv = [*plan.launcher, sys.executable, "-m", "grader.runner.zygote"]
         argv += [str(theirs.fileno()), json.dumps(config)]
@@ -179,12 +197,26 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     import grader.runner.worker
     import grader.testing.flows  # noqa: F401 - unpickled in every call
 
+    for name in config.get("preload", []):
+        if name in PRELOADABLE:
+            importlib.import_module(name)
+
     hide = [str(p) for p in config.get("hide", [])]
-    namespaces = bool(config.get("namespaces")) and confine.can_enter_namespaces(hide, 1 << 20)
+    own_pidns = _own_pid_namespace() if config.get("namespaces") else None
+    namespaces = own_pidns is not None and confine.can_enter_namespaces(hide, 1 << 20, own_pidns)
     drop_uid = bool(config.get("drop_uid")) and confine.can_drop_privileges(sandbox.UID_BASE)
     protocol.send_frame(sock, json.dumps({"namespaces": namespaces, "drop_uid": drop_uid}).encode())
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # monitors are reaped automatically
-    _serve(sock, {"namespaces": namespaces, "drop_uid": drop_uid, "hide": hide})
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
+    gc.freeze()  # what is alive now is shared with every worker: keep collections off it
+    settings = {"namespaces": namespaces, "drop_uid": drop_uid, "hide": hide, "pidns": own_pidns}
+    _serve(sock, settings)
+
+
+def _own_pid_namespace() -> int | None:  # pragma: no cover - runs in the fork server
+    try:
+        return confine.own_pid_namespace()
+    except OSError:
+        return None
 
 
 def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no cover
@@ -199,9 +231,13 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
         spec: WorkerSpec = pickle.loads(message)
         uid = sandbox.UID_BASE + next_uid % sandbox.UID_COUNT
         next_uid += 1
-        pid = os.fork()
-        if pid == 0:
-            _monitor(sock, fds[0], fds[1], spec, {**config, "uid": uid})
+        worker_config = {k: v for k, v in config.items() if k != "pidns"} | {"uid": uid}
+        if config["namespaces"]:
+            pid = _fork_namespace_init(sock, fds, spec, worker_config, config["pidns"])
+        else:
+            pid = os.fork()
+            if pid == 0:
+                _monitor(sock, fds[0], fds[1], spec, worker_config)
         for fd in fds:
             os.close(fd)
         try:
@@ -210,15 +246,34 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
             return
 
 
-def _monitor(
-    zygote_sock: socket.socket, fd: int, status_fd: int, spec: WorkerSpec, config: dict[str, Any]
-) -> None:  # pragma: no cover - runs in the forked monitor
-    """Enter namespaces if asked, then supervise the worker (see `_supervise`).
+def _fork_namespace_init(
+    sock: socket.socket, fds: list[int], spec: WorkerSpec, config: dict[str, Any], pidns: int
+) -> int:  # pragma: no cover - runs in the fork server
+    """Fork the worker's supervisor as pid 1 of a fresh pid namespace; its pid (-1 when no
+    namespace could be made: the worker is told so in place of its greeting).
+    PidNamespaceStuck propagates: the server stops rather than fork into a wrong namespace."""
+    try:
+        pid = confine.fork_in_new_pid_namespace(pidns)
+    except confine.PidNamespaceStuck:
+        raise
+    except (confine.ConfinementFailed, OSError) as err:
+        refusal = {"status": "sandbox-failed", "message": f"{type(err).__name__}: {err}"[:500]}
+        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fds[0])) as worker_sock:
+            protocol.send_reply(worker_sock, refusal, [])
+        return -1
+    if pid == 0:
+        _namespace_init(sock, fds[0], fds[1], spec, config)
+    return pid
 
-    With namespaces the supervisor is pid 1 of the new pid namespace, so the worker is pid 2:
-    Linux ignores default-action signals such as SIGXCPU for a namespace's pid 1, and the
-    worker must die of them. When the supervisor exits, every process left in the namespace
-    is killed by the kernel."""
+
+def _namespace_init(
+    zygote_sock: socket.socket, fd: int, status_fd: int, spec: WorkerSpec, config: dict[str, Any]
+) -> None:  # pragma: no cover - runs as pid 1 of the worker's fresh pid namespace
+    """Enter the other namespaces, mount /proc, then supervise the worker (`_supervise`).
+
+    The supervisor is pid 1, so the worker is pid 2: Linux ignores default-action signals
+    such as SIGXCPU for a namespace's pid 1, and the worker must die of them. When the
+    supervisor exits, every process left in the namespace is killed by the kernel."""
     status_sock = socket.socket(fileno=status_fd)
     try:
         zygote_sock.close()
@@ -226,26 +281,34 @@ def _monitor(
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setsid()
         confine.die_with_parent()
-        if not config["namespaces"]:
-            _supervise(fd, status_sock, spec, config, confine.become_subreaper())
         tmp_bytes = int(spec.kwargs.get("limits", {}).get("tmp_bytes", 64 << 20))
-        confine.enter_namespaces(config["hide"], tmp_bytes)
-        init = os.fork()
-        if init == 0:
-            confine.die_with_parent()
-            confine.mount_proc()
-            _supervise(fd, status_sock, spec, config, False)  # leaving kills the namespace
-        os.close(fd)
-        status_sock.close()
-        os.waitpid(init, 0)
-        os._exit(0)
+        confine.enter_namespaces(config["hide"], tmp_bytes, confine.INIT_NAMESPACES)
+        confine.mount_proc()
     except BaseException as err:
         _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
+    _supervise(fd, status_sock, spec, config, False)  # leaving kills the namespace
+
+
+def _monitor(
+    zygote_sock: socket.socket, fd: int, status_fd: int, spec: WorkerSpec, config: dict[str, Any]
+) -> None:  # pragma: no cover - runs in the forked supervisor (no namespaces)
+    """Become a subreaper, then supervise the worker (see `_supervise`)."""
+    status_sock = socket.socket(fileno=status_fd)
+    try:
+        zygote_sock.close()
+        _close_all_but(fd, status_fd)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()
+        confine.die_with_parent()
+        reaper = confine.become_subreaper()
+    except BaseException as err:
+        _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
+    _supervise(fd, status_sock, spec, config, reaper)
 
 
 def _supervise(
     fd: int, status_sock: socket.socket, spec: WorkerSpec, config: dict[str, Any], reaper: bool
-) -> None:  # pragma: no cover - runs in the monitor or the namespace's init
+) -> None:  # pragma: no cover - runs in the supervisor (namespace init or plain child)
     """Fork the worker, wait for it, kill whatever it left behind, report how it ended."""
     report: dict[str, Any] = {}
     try:

@@ -29,6 +29,23 @@ def per_test_seed(seed: int, nodeid: str) -> int:
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
+def outcome(test_name: str, doc: str, points: float, error: BaseException | None) -> TestResult:
+    """The `TestResult` of one hidden test that raised `error` (None: it passed)."""
+    name = test_name.removeprefix("test_")
+    if error is None:
+        return TestResult(name, doc, points, points, "passed")
+    if isinstance(error, CheckFailed):
+        return TestResult(name, doc, 0.0, points, "failed", error.feedback)
+    if isinstance(error, StudentError):
+        return TestResult(name, doc, 0.0, points, "failed", error.feedback())
+    feedback = Feedback(
+        checked=doc,
+        differs=f"the grader hit an internal error ({type(error).__name__})",
+        hint="this is not your fault; please tell your instructor",
+    )
+    return TestResult(name, doc, 0.0, points, "error", feedback)
+
+
 class GradingPlugin:
     """Fixtures and result collection for one grading run."""
 
@@ -86,20 +103,8 @@ class GradingPlugin:
         points = float(marker.args[0]) if marker and marker.args else 1.0
         function = getattr(item, "function", None)
         doc = (getattr(function, "__doc__", None) or item.name).strip().splitlines()[0]
-        name = item.name.removeprefix("test_")
-        if call.excinfo is None:
-            return TestResult(name, doc, points, points, "passed")
-        error = call.excinfo.value
-        if isinstance(error, CheckFailed):
-            return TestResult(name, doc, 0.0, points, "failed", error.feedback)
-        if isinstance(error, StudentError):
-            return TestResult(name, doc, 0.0, points, "failed", error.feedback())
-        feedback = Feedback(
-            checked=doc,
-            differs=f"the grader hit an internal error ({type(error).__name__})",
-            hint="this is not your fault; please tell your instructor",
-        )
-        return TestResult(name, doc, 0.0, points, "error", feedback)
+        error = None if call.excinfo is None else call.excinfo.value
+        return outcome(item.name, doc, points, error)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): how many points the test is worth")
