@@ -28,6 +28,8 @@ MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -152,8 +154,11 @@ def enter_namespaces(hide: list[str], tmp_bytes: int, namespaces: int = WORKER_N
     options = f"size={tmp_bytes},mode=1777".encode()
     for path in TMP_DIRS:
         if os.path.isdir(path):
+            kept = [(d, os.open(d, os.O_PATH | os.O_DIRECTORY)) for d in code_dirs_under(path)]
             flags = MS_NOSUID | MS_NODEV
             _check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options), f"tmpfs {path}")
+            for directory, fd in kept:
+                _bind_back_read_only(libc, directory, fd)
     for path in hide:
         if os.path.isdir(path):
             flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
@@ -161,6 +166,31 @@ def enter_namespaces(hide: list[str], tmp_bytes: int, namespaces: int = WORKER_N
                 libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555"),
                 f"hide {path}",
             )
+
+
+def code_dirs_under(tmp: str) -> list[str]:
+    """Directories code is imported from (Python, its packages, `grader`) that lie under
+    `tmp`, e.g. a checkout or a student kit in /tmp: a fresh /tmp must not hide them.
+    The project root itself is left out (it holds `solutions/`); `grader/` is kept."""
+    package = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
+    candidates = {sys.prefix, sys.exec_prefix, sys.base_prefix, package, *sys.path}
+    found = {os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}
+    found.discard(os.path.dirname(package))
+    prefix = tmp.rstrip("/") + "/"
+    under = sorted(p for p in found if p.startswith(prefix))
+    return [p for p in under if not any(p.startswith(q + "/") for q in under if q != p)]
+
+
+def _bind_back_read_only(libc: ctypes.CDLL, directory: str, fd: int) -> None:
+    """Show `directory` (held open as `fd` from before a tmpfs covered it) again, read-only."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        source = f"/proc/self/fd/{fd}".encode()
+        _check(libc.mount(source, directory.encode(), None, MS_BIND | MS_REC, None), "bind")
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+        _check(libc.mount(None, directory.encode(), None, flags, None), "read-only")
+    finally:
+        os.close(fd)
 
 
 def mount_proc() -> None:
