@@ -192,6 +192,28 @@ def _run_hidden_tests(
         return direct.run(tests, fixtures, seed)
 
 
+def run_hidden_pytest(exercise: Exercise, plugins: list[Any]) -> int:
+    """Run `exercise`'s hidden test file in-process with `plugins`, isolated from project
+    settings, conftest files and auto-loaded plugins; output is swallowed. -> exit code"""
+    import pytest
+
+    hidden = exercise.hidden_test_file
+    args = [str(hidden), "-c", str(hidden.parent / "pytest.ini"), "--rootdir", str(hidden.parent)]
+    args += ["--noconftest", "-p", "no:cacheprovider", "-p", "no:terminal", "-s"]
+    for plugin_name in UNUSED_PYTEST_PLUGINS:
+        args += ["-p", f"no:{plugin_name}"]
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return int(pytest.main(args, plugins=plugins))
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+
+
 def _run_pytest(
     exercise: Exercise,
     student: StudentModule,
@@ -199,37 +221,10 @@ def _run_pytest(
     device: object,
     seed: int,
 ) -> tuple[TestResult, ...]:
-    import pytest
-
     from grader.testing.plugin import GradingPlugin
 
     plugin = GradingPlugin(exercise, student, student_cpu, device, seed)  # type: ignore[arg-type]
-    hidden = exercise.hidden_test_file
-    args = [
-        str(hidden),
-        "-c",
-        str(hidden.parent / "pytest.ini"),
-        "--rootdir",
-        str(hidden.parent),
-        "--noconftest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:terminal",
-        "-s",
-    ]
-    for plugin_name in UNUSED_PYTEST_PLUGINS:
-        args += ["-p", f"no:{plugin_name}"]
-    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            code = pytest.main(args, plugins=[plugin, _NativeTracebacks()])
-    finally:
-        if previous is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
+    code = run_hidden_pytest(exercise, [plugin, _NativeTracebacks()])
     if not plugin.results:
         feedback = Feedback(
             checked=f"running the hidden tests of {exercise.id}",

@@ -14,12 +14,9 @@ reference, gets no public vectors: the kit reports it as graded by the instructo
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib
-import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +31,7 @@ from grader.exercises import Exercise
 from grader.release.encoding import Encoder, Unencodable
 from grader.runner.client import CallResult
 from grader.runner.errors import StudentRaised
+from grader.session import run_hidden_pytest
 
 PUBLIC_SEED = 20_240_229
 MANIFEST_KEY = "__manifest__"
@@ -144,7 +142,7 @@ def record_vectors(
     encoder = Encoder()
     recorder = RecordingStudent(reference, exercise.functions, encoder)
     plugin = GradingPlugin(exercise, recorder, recorder, torch.device("cpu"), seed)  # type: ignore[arg-type]
-    _run_pytest(exercise, [plugin, _CurrentTest(recorder)])
+    run_hidden_pytest(exercise, [plugin, _CurrentTest(recorder)])
     outcomes = {r.name: r for r in plugin.results}
     points = test_points(exercise)
     tests = []
@@ -166,35 +164,6 @@ def record_vectors(
         )
     manifest = {"exercise": exercise.id, "seed": seed, "tests": tests}
     return manifest, encoder.arrays
-
-
-def _run_pytest(exercise: Exercise, plugins: list[Any]) -> None:
-    hidden = exercise.hidden_test_file
-    args = [
-        str(hidden),
-        "-c",
-        str(hidden.parent / "pytest.ini"),
-        "--rootdir",
-        str(hidden.parent),
-        "--noconftest",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:terminal",
-        "-p",
-        "no:stepwise",
-        "-s",
-    ]
-    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            pytest.main(args, plugins=plugins)
-    finally:
-        if previous is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
 def write_vectors(exercise: Exercise, out: Path, seed: int = PUBLIC_SEED) -> dict:
