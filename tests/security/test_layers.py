@@ -170,7 +170,7 @@ def test_namespaces_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.Monke
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
         assert (pid, pids, tmp_entries) == (2, 2, CODE_UNDER_TMP)
         assert interfaces <= 1 and hidden == 0
-        assert solutions == 0  # the folder is there, but empty (a tmpfs over it)
+        assert solutions <= 0  # empty (a tmpfs over it), or absent (a checkout under /tmp)
         assert_unharmed(server)
     finally:
         server.close()
