@@ -29,7 +29,7 @@ import torch
 from grader.batch.points import test_points
 from grader.exercises import Exercise
 from grader.release.encoding import Encoder, Unencodable
-from grader.runner.client import CallResult
+from grader.runner.client import CallResult, FunctionProxy
 from grader.runner.errors import StudentRaised
 from grader.session import run_hidden_pytest
 
@@ -66,7 +66,7 @@ def _sent(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class RecordingStudent:
+class RecordingStudent(FunctionProxy):
     """Looks like `grader.runner.client.StudentModule`, answers with the reference, records."""
 
     def __init__(self, reference: ModuleType, functions: tuple[str, ...], encoder: Encoder):
@@ -76,14 +76,6 @@ class RecordingStudent:
         self.records: dict[str, _TestRecord] = {}
         self.current = ""
         self.stdout: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or (self._functions and name not in self._functions):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
-
-    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
-        return self.call_full(function, args, kwargs).value
 
     def call_full(
         self,

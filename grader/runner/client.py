@@ -96,7 +96,35 @@ class CallResult:
     inputs_after: list[Any] | None
 
 
-class StudentModule:
+class FunctionProxy:
+    """Looks like a student's module to a hidden test: `proxy.name(*args)` is
+    `proxy.call_full("name", args).value`. Subclasses implement `call_full`; only the
+    names in `_functions` resolve (all names when it is empty)."""
+
+    _functions: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or (self._functions and name not in self._functions):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        """Call `function(*args, **kwargs)` and return its decoded value."""
+        return self.call_full(function, args, kwargs).value
+
+    def call_full(
+        self,
+        function: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        return_inputs: bool = False,
+    ) -> CallResult:
+        raise NotImplementedError
+
+
+class StudentModule(FunctionProxy):
     """Proxy for one student file, executed in isolated worker processes."""
 
     def __init__(
@@ -123,19 +151,10 @@ class StudentModule:
         self._broken: errors.StudentError | None = None
         self.stdout: list[str] = []
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or (self._functions and name not in self._functions):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: self.call(name, *args, **kwargs)
-
     @property
     def broken(self) -> str | None:
         """Why the file cannot be graded at all (import failed, bad file), or None."""
         return self._broken.detail if self._broken is not None else None
-
-    def call(self, function: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `function(*args, **kwargs)` in the worker and return its decoded value."""
-        return self.call_full(function, args, kwargs).value
 
     def call_full(
         self,
@@ -146,6 +165,7 @@ class StudentModule:
         timeout: float | None = None,
         return_inputs: bool = False,
     ) -> CallResult:
+        """Run the call in the worker (see `FunctionProxy`)."""
         worker = self._ready_worker(function)
         request = {
             "function": function,
