@@ -402,6 +402,12 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def _on_cpu(module: Any) -> bool:
+    """Whether every parameter and buffer of `module` already lives on the CPU."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return all(t.device.type == "cpu" for t in tensors)
+
+
 def _to_cpu(value: Any) -> Any:
     """Arguments travel on the CPU; the worker moves them to the grading device."""
     import torch
@@ -409,7 +415,9 @@ def _to_cpu(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, torch.nn.Module):
-        return copy.deepcopy(value).cpu()
+        if _on_cpu(value):
+            return value  # pickling copies it; nothing to move
+        return copy.deepcopy(value).cpu()  # never move the caller's module
     if isinstance(value, tuple | list):
         return type(value)(_to_cpu(v) for v in value)
     if isinstance(value, dict):
