@@ -119,3 +119,52 @@ def assert_score(result: ExerciseResult, expected: float) -> None:
     errors = [t.name for t in result.tests if t.status == "error"]
     assert not errors, f"grader errors in {errors}: {messages(result)}"
     assert result.score == expected, messages(result)
+
+
+# Attack building blocks shared by the single-submission and the batch attack tests.
+
+FIND_SOCKET = """
+import gc, socket, struct, json, pickle
+
+def worker_socket():
+    for obj in gc.get_objects():
+        if isinstance(obj, socket.socket) and obj.fileno() >= 0:
+            return obj
+    raise SystemExit("no socket found")
+
+def frame(payload):
+    return struct.pack("!Q", len(payload)) + payload
+"""
+
+STEAL_FROM_CANDIDATES = """
+def steal():
+    for path in candidates():
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        if "torch.exp(log_scale)" in text and "NotImplementedError" not in text:
+            module = types.ModuleType("stolen")
+            exec(compile(text, "stolen", "exec"), module.__dict__)
+            return module
+    return None
+"""
+
+
+def background_processes(marker: str) -> str:
+    """A submission that starts `sleep MARKER` twice: double-forked and in a new session."""
+    return source(
+        f"""
+        import subprocess
+        def affine_coupling_forward(z, conditioner, clamp=None):
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv("/bin/sleep", ["sleep", "{marker}"])
+                os._exit(0)
+            subprocess.Popen(["/bin/sleep", "{marker}"], start_new_session=True)
+            return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
+
+        affine_coupling_inverse = affine_coupling_forward
+        """
+    )

@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostile import FAST, FILE, REFERENCE, ROOT, source, write_submission
+from hostile import (
+    FAST,
+    FILE,
+    FIND_SOCKET,
+    REFERENCE,
+    ROOT,
+    STEAL_FROM_CANDIDATES,
+    background_processes,
+    source,
+    write_submission,
+)
 
 from grader.gradebook import Gradebook
 from grader.runner import sandbox
@@ -32,18 +42,6 @@ OS_LAYER = PLAN.mode != "basic"  # without one a worker runs as the grader's own
 # namespaces alone (unshare without a dedicated uid) leave the grader's files writable.
 WRITE_GUARD = PLAN.mode == "bwrap" or PLAN.drop_uid
 HONEST = "s00_honest"
-FIND_SOCKET = """
-import gc, socket, struct, json, pickle
-
-def worker_socket():
-    for obj in gc.get_objects():
-        if isinstance(obj, socket.socket) and obj.fileno() >= 0:
-            return obj
-    raise SystemExit("no socket found")
-
-def frame(payload):
-    return struct.pack("!Q", len(payload)) + payload
-"""
 ZEROS = """
 def affine_coupling_inverse(x, conditioner, clamp=None):
     return torch.zeros_like(x), torch.zeros(x.shape[0], dtype=x.dtype)
@@ -130,21 +128,7 @@ def _class(root: Path, gradebook: Path, marker: str, marker_file: Path) -> dict[
             affine_coupling_inverse = affine_coupling_forward
             """,
         ),
-        "s07_background": source(
-            f"""
-            import subprocess
-            def affine_coupling_forward(z, conditioner, clamp=None):
-                if os.fork() == 0:
-                    os.setsid()
-                    if os.fork() == 0:
-                        os.execv("/bin/sleep", ["sleep", "{marker}"])
-                    os._exit(0)
-                subprocess.Popen(["/bin/sleep", "{marker}"], start_new_session=True)
-                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
-
-            affine_coupling_inverse = affine_coupling_forward
-            """
-        ),
+        "s07_background": background_processes(marker),
     }
     if OS_LAYER:  # basic mode cannot hide files from the grader's own user (SECURITY.md)
         students["s08_read_solutions"] = source(
@@ -159,17 +143,6 @@ def _class(root: Path, gradebook: Path, marker: str, marker_file: Path) -> dict[
                 yield Path({str(ROOT / "solutions" / FILE)!r})  # where it is on the host
                 yield Path.cwd() / "solutions" / "{FILE}"
 
-            def steal():
-                for path in candidates():
-                    try:
-                        text = path.read_text()
-                    except OSError:
-                        continue
-                    if "torch.exp(log_scale)" in text and "NotImplementedError" not in text:
-                        module = types.ModuleType("stolen")
-                        exec(compile(text, "stolen", "exec"), module.__dict__)
-                        return module
-                return None
 
             def affine_coupling_forward(z, conditioner, clamp=None):
                 stolen = steal()
@@ -177,6 +150,7 @@ def _class(root: Path, gradebook: Path, marker: str, marker_file: Path) -> dict[
                     return stolen.affine_coupling_forward(z, conditioner, clamp)
                 return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
             """,
+            STEAL_FROM_CANDIDATES,
             ZEROS,
         )
     if WRITE_GUARD:

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hostile import FAST, assert_score, messages, sandbox_processes, source
+from hostile import FAST, assert_score, background_processes, messages, sandbox_processes, source
 
 from grader.runner import sandbox
 
@@ -215,23 +215,7 @@ def test_filling_the_disk(grade) -> None:
 )
 def test_background_process_does_not_outlive_grading(grade) -> None:
     marker = f"29.{uuid.uuid4().int % 10**9:09d}"  # a unique argument for sleep
-    result = grade(
-        source(
-            f"""
-            import subprocess
-            def affine_coupling_forward(z, conditioner, clamp=None):
-                if os.fork() == 0:
-                    os.setsid()
-                    if os.fork() == 0:
-                        os.execv("/bin/sleep", ["sleep", "{marker}"])
-                    os._exit(0)
-                subprocess.Popen(["/bin/sleep", "{marker}"], start_new_session=True)
-                return torch.zeros_like(z), torch.zeros(z.shape[0], dtype=z.dtype)
-
-            affine_coupling_inverse = affine_coupling_forward
-            """
-        )
-    )
+    result = grade(background_processes(marker))
     assert_score(result, 1)
     deadline = time.monotonic() + 5
     while sandbox_processes(marker) and time.monotonic() < deadline:

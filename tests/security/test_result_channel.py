@@ -6,20 +6,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from hostile import assert_score, messages, source
-
-FIND_SOCKET = """
-import gc, socket, struct, json, pickle
-
-def worker_socket():
-    for obj in gc.get_objects():
-        if isinstance(obj, socket.socket) and obj.fileno() >= 0:
-            return obj
-    raise SystemExit("no socket found")
-
-def frame(payload):
-    return struct.pack("!Q", len(payload)) + payload
-"""
+from hostile import FIND_SOCKET, assert_score, messages, source
 
 
 def test_pickle_on_the_reply_channel_is_never_loaded(grade, tmp_path: Path) -> None:

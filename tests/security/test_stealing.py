@@ -9,7 +9,7 @@ files from code running under the grader's own uid.
 from __future__ import annotations
 
 import pytest
-from hostile import assert_score, messages, source
+from hostile import STEAL_FROM_CANDIDATES, assert_score, messages, source
 
 from grader.runner import sandbox
 
@@ -90,18 +90,8 @@ def test_reading_the_solutions_from_disk(grade) -> None:
                     except OSError:
                         pass
 
-            def steal():
-                for path in candidates():
-                    try:
-                        text = path.read_text()
-                    except OSError:
-                        continue
-                    if "torch.exp(log_scale)" in text and "NotImplementedError" not in text:
-                        module = types.ModuleType("stolen")
-                        exec(compile(text, "stolen", "exec"), module.__dict__)
-                        return module
-                return None
             """,
+            STEAL_FROM_CANDIDATES,
             USE_STOLEN,
         )
     )
