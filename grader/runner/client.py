@@ -2,7 +2,7 @@
 
 `StudentModule` looks like the student's module to a hidden test
 (`student.affine_coupling_forward(z, conditioner)`), but every call crosses a process
-boundary: arguments go out as a pickle, results come back as plain decoded data.
+boundary: arguments go out as a pickle (`tensor_pickle`), results come back as plain decoded data.
 A worker that times out, crashes or misbehaves is killed (its whole process group, or its
 pid namespace) and replaced; the student reads why, in plain words.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.runner import errors, protocol
+from grader.runner import errors, protocol, tensor_pickle
 from grader.runner.limits import Limits, size_text
 from grader.runner.source import BadSubmission, read_submission
 from grader.runner.zygote import Spawned, WorkerSpec, Zygote
@@ -176,7 +176,7 @@ class StudentModule(FunctionProxy):
         }
         limit = self._call_timeout if timeout is None else timeout
         try:
-            protocol.send_frame(worker.sock, pickle.dumps(request, protocol=5))
+            protocol.send_frame(worker.sock, tensor_pickle.dumps(request))
             self._expect(worker, function, min(TRANSFER_TIMEOUT_S, limit * 6), "started")
             header, buffers = self._receive(worker, function, limit)
         except (errors.StudentError, OSError) as err:

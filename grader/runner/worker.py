@@ -31,7 +31,7 @@ import traceback
 import types
 from typing import Any
 
-from grader.runner import confine, protocol
+from grader.runner import confine, protocol, tensor_pickle  # noqa: F401 - unpickled here
 from grader.runner.limits import Limits, apply_rlimits
 
 FORBIDDEN_MODULES = ("solutions", "grader.hidden")
