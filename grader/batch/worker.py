@@ -88,12 +88,17 @@ def main(conn: Connection, config: WorkerConfig) -> None:  # pragma: no cover - 
         state.close()
 
 
+def _start_zygote(config: WorkerConfig) -> Zygote:
+    """A fork server for many submissions: libraries preloaded, memory in huge pages."""
+    return Zygote.start(config.sandbox_mode, preload=ZYGOTE_PRELOAD, huge_pages=True)
+
+
 class _WorkerState:
     """The worker's zygote and gradebook connection, restarted if the zygote dies."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.zygote = Zygote.start(config.sandbox_mode, preload=ZYGOTE_PRELOAD)
+        self.zygote = _start_zygote(config)
         try:
             self.layers = self.zygote.describe(config.limits)  # waits for the zygote's hello
         except ZygoteDied:
@@ -126,7 +131,7 @@ class _WorkerState:
             except ZygoteDied:
                 # student code can kill its own zygote; start a fresh one and retry once
                 self.zygote.close()
-                self.zygote = Zygote.start(self.config.sandbox_mode, preload=ZYGOTE_PRELOAD)
+                self.zygote = _start_zygote(self.config)
                 if attempt == 1:
                     return ("error", task.key, {"message": "the fork server died twice"})
             except Exception as err:  # an internal grader error: the parent records it

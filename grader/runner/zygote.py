@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import json
 import os
 import pickle
@@ -40,13 +39,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.runner import confine, protocol, sandbox
+from grader.runner import confine, hugepages, protocol, sandbox
+from grader.runner.preload import PRELOADABLE, load_and_warm
 
 _PID = struct.Struct("!q")
 READY_TIMEOUT_S = 120.0
-# Libraries a fork server may import up front when asked (`Zygote.start(preload=...)`), so
-# that a worker whose student file imports them gets them for free (sympy: ~0.4 s each).
-PRELOADABLE = ("sympy",)
 
 
 @dataclass(frozen=True)
@@ -84,11 +81,15 @@ class Zygote:
         self._verified: dict[str, bool] | None = None
 
     @classmethod
-    def start(cls, mode: str | None = None, preload: tuple[str, ...] = ()) -> Zygote:
+    def start(
+        cls, mode: str | None = None, preload: tuple[str, ...] = (), *, huge_pages: bool = False
+    ) -> Zygote:
         """Start a fork server with the strongest sandbox `mode` allows (see `sandbox.plan`).
 
         `preload` names libraries from `PRELOADABLE` the server imports before its first
-        worker (worth it for a long-lived server; a one-off grading would wait for them)."""
+        worker, and `huge_pages` moves its memory to 2 MiB pages so that each fork costs
+        less (`hugepages`). Both are worth it for a long-lived server only: a one-off
+        grading would wait for them."""
         unknown = sorted(set(preload) - set(PRELOADABLE))
         if unknown:
             raise ValueError(f"cannot preload {', '.join(unknown)}; valid: {PRELOADABLE}")
@@ -99,6 +100,7 @@ class Zygote:
             "drop_uid": plan.drop_uid,
             "hide": list(plan.hide),
             "preload": list(preload),
+            "huge_pages": huge_pages,
         }
         argv = [*plan.launcher, sys.executable, "-m", "grader.runner.zygote"]
         argv += [str(theirs.fileno()), json.dumps(config)]
@@ -197,9 +199,7 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     import grader.runner.worker
     import grader.testing.flows  # noqa: F401 - unpickled in every call
 
-    for name in config.get("preload", []):
-        if name in PRELOADABLE:
-            importlib.import_module(name)
+    load_and_warm(list(config.get("preload", [])))
 
     hide = [str(p) for p in config.get("hide", [])]
     own_pidns = _own_pid_namespace() if config.get("namespaces") else None
@@ -208,6 +208,8 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     protocol.send_frame(sock, json.dumps({"namespaces": namespaces, "drop_uid": drop_uid}).encode())
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     gc.freeze()  # what is alive now is shared with every worker: keep collections off it
+    if config.get("huge_pages"):
+        hugepages.collapse_anonymous_memory()
     settings = {"namespaces": namespaces, "drop_uid": drop_uid, "hide": hide, "pidns": own_pidns}
     _serve(sock, settings)
 
