@@ -105,6 +105,7 @@ def test_large_triangular_token_is_small_and_builds_the_matrix() -> None:
     matrix = pickle.loads(payload)
     assert type(matrix) is torch.Tensor and matrix.shape == (1, 50, 50)
     assert torch.count_nonzero(torch.triu(matrix[0], 1)) == 0
+    assert torch.count_nonzero(torch.tril(matrix[0], -1)) > 0  # not merely diagonal
     torch.testing.assert_close(torch.diagonal(matrix[0]), triangular_diagonal(50, 7))
     assert torch.equal(matrix, build_lower_triangular(50, 7))
 

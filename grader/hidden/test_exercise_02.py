@@ -40,7 +40,7 @@ CASES = [
 Weights = tuple[Tensor, Tensor, Tensor, Tensor]  # (W_m, b_m, W_a, b_a)
 Device = torch.device | str
 COST_D = 6000
-COST_TIMEOUT_S = 1.0
+COST_TIMEOUT_S = 0.5  # a dense determinant at d = 6000 takes ~5 s on one thread
 
 WRONG_SIGN = "wrong sign of the log-det: the forward map gives +sum_i a_i, the inverse -sum_i a_i"
 MISSING_ABS = (
@@ -269,7 +269,7 @@ def test_triangular_extreme_diagonals(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_triangular_cost(student_cpu, rng):
-    """Cost: log|det J| of a 6000 x 6000 triangular matrix within 1 s on one CPU thread (O(d))."""
+    """Cost: log|det J| of a 6000 x 6000 triangular matrix within 0.5 s on one CPU thread (O(d))."""
     seed = int(torch.randint(0, 2**31 - 2, (1,), generator=rng))
     what = f"triangular_log_abs_det(J) for J of shape (1, {COST_D}, {COST_D}), float64"
     try:

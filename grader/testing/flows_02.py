@@ -7,8 +7,9 @@ builds a plain `torch.Tensor` there, before the call starts and before its time 
 The student's function therefore receives an ordinary tensor.
 
 The matrix lives in an anonymous memory map, which the kernel hands out as zero pages on
-demand: only the ~20k pages holding the diagonal and the sparse entries are ever written
-(instead of all 70k pages of `torch.zeros`), which halves the cost of building it.
+demand, and its off-diagonal entries sit in a narrow band just below the diagonal: only the
+~6k pages that hold the diagonal are ever written (random positions touched ~26k pages,
+`torch.zeros` all 70k). Building it takes ~45 ms instead of ~110 ms with random positions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor
 
 OFF_DIAGONAL_ENTRIES = 20_000
+BAND = 5  # off-diagonal entries lie at most this many columns left of the diagonal
 
 
 def triangular_diagonal(d: int, seed: int) -> Tensor:
@@ -33,12 +35,14 @@ def triangular_diagonal(d: int, seed: int) -> Tensor:
 
 def build_lower_triangular(d: int, seed: int) -> Tensor:
     """A (1, d, d) float64 lower-triangular matrix: the diagonal above plus sparse random
-    entries strictly below it (so it is not merely diagonal)."""
+    entries strictly below it, in the band 1 <= i - j <= BAND (so it is not merely
+    diagonal, and a row sum or a full-matrix reduction gives a different answer)."""
     matrix = _zeros_on_demand(d)
     matrix[0].diagonal().copy_(triangular_diagonal(d, seed))
     generator = torch.Generator().manual_seed(seed + 1)
     rows = torch.randint(1, d, (OFF_DIAGONAL_ENTRIES,), generator=generator)
-    cols = (torch.rand(OFF_DIAGONAL_ENTRIES, generator=generator) * rows).long()
+    offsets = torch.randint(1, BAND + 1, (OFF_DIAGONAL_ENTRIES,), generator=generator)
+    cols = (rows - offsets).clamp(min=0)
     flat = torch.unique(rows * d + cols)  # distinct positions: the result is deterministic
     values = torch.randn(flat.numel(), generator=generator, dtype=torch.float64)
     matrix.view(-1)[flat] = values
