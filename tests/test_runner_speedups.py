@@ -1,0 +1,147 @@
+"""The runner's speed-ups keep behaviour: compact tensor pickles, huge-page fork servers,
+and the sympy warm-up that must leave no expression behind."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader.runner import hugepages, preload, tensor_pickle
+from grader.testing.layers import random_flow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def roundtrip(value: object) -> object:
+    return pickle.loads(tensor_pickle.dumps(value))
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        torch.randn(3, 4),
+        torch.randn(4, 3, dtype=torch.float64).t(),  # not contiguous
+        torch.tensor(2.5),  # 0-d
+        torch.zeros(0, 3),  # empty
+        torch.tensor([True, False, True]),
+        torch.arange(7, dtype=torch.int64)[2:5],  # a view with a storage offset
+        torch.randn(2, dtype=torch.complex64),
+        torch.randn(2, 3).to(torch.bfloat16),  # no numpy dtype
+    ],
+    ids=["f32", "transposed", "0d", "empty", "bool", "offset-view", "complex", "bf16"],
+)
+def test_plain_tensors_round_trip_exactly(tensor: torch.Tensor) -> None:
+    back = roundtrip(tensor)
+    assert type(back) is torch.Tensor
+    assert back.dtype == tensor.dtype and back.shape == tensor.shape
+    assert torch.equal(back, tensor)
+    back.add_(1) if back.dtype != torch.bool else back.logical_not_()  # writable
+    assert not torch.equal(back, tensor) or tensor.numel() == 0
+
+
+def test_requires_grad_and_parameters_survive() -> None:
+    leaf = torch.randn(2, 3, requires_grad=True)
+    assert roundtrip(leaf).requires_grad
+    frozen = torch.nn.Parameter(torch.randn(3), requires_grad=False)
+    back = roundtrip(frozen)
+    assert type(back) is torch.nn.Parameter and not back.requires_grad
+    assert torch.equal(back.detach(), frozen.detach())
+
+
+def test_modules_arrive_working_and_tensors_are_bytes_not_torch_save() -> None:
+    layers = random_flow(4, seed=5, depth=4)
+    payload = tensor_pickle.dumps(layers)
+    assert b"_load_from_bytes" not in payload  # torch's own storage pickling was not used
+    back = roundtrip(layers)
+    z = torch.randn(6, 4, dtype=torch.float64)
+    for layer, copy in zip(layers, back, strict=True):
+        expected, got = layer(z), copy(z)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_one_object_passed_twice_stays_one_object() -> None:
+    shared = torch.randn(3)
+    first, second = roundtrip((shared, shared))
+    assert first is second
+
+
+def test_other_tensors_keep_torchs_pickling() -> None:
+    sparse = torch.eye(3).to_sparse()
+    back = roundtrip(sparse)
+    assert back.is_sparse and torch.equal(back.to_dense(), torch.eye(3))
+
+
+def test_huge_page_ranges_are_whole_aligned_pages() -> None:
+    page = hugepages.HUGE_PAGE
+    ranges = [(page - 4096, 3 * page + 10), (5 * page, 5 * page + 4096), (8 * page, 9 * page)]
+    assert list(hugepages._huge_page_aligned(iter(ranges))) == [
+        (page, 3 * page),
+        (8 * page, 9 * page),
+    ]
+
+
+def test_collapsing_leaves_a_working_process_that_forks() -> None:
+    """In a child interpreter: collapse, then check the kernel's own count and that a fork
+    still runs torch. Where MADV_COLLAPSE is missing the call collapses nothing."""
+    script = textwrap.dedent(
+        """
+        import os, sys, torch
+        from grader.runner import hugepages
+        collapsed = hugepages.collapse_anonymous_memory()
+        assert collapsed >= 0 and collapsed % hugepages.HUGE_PAGE == 0
+        rollup_file = "/proc/self/smaps_rollup"
+        rollup = open(rollup_file).read() if os.path.exists(rollup_file) else ""
+        huge = [int(l.split()[1]) for l in rollup.splitlines() if l.startswith("AnonHugePages:")]
+        if collapsed:
+            assert huge and huge[0] > 0, rollup
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if torch.ones(3).sum().item() == 3 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        print(collapsed)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 0
+
+
+def test_sympy_warm_up_leaves_no_cached_expression() -> None:
+    script = textwrap.dedent(
+        """
+        from grader.runner import preload
+        preload.load_and_warm(["sympy", "not-a-library"])
+        from sympy.core.cache import CACHE
+        print(sum(function.cache_info().currsize for function in CACHE))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 0
+    assert preload.PRELOADABLE == ("sympy",)
+
+
+def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grader.batch import worker
+
+    seen: dict[str, object] = {}
+
+    def fake_start(mode: object, preload: tuple[str, ...] = (), *, huge_pages: bool = False):
+        seen.update(mode=mode, preload=preload, huge_pages=huge_pages)
+        return "zygote"
+
+    monkeypatch.setattr(worker.Zygote, "start", staticmethod(fake_start))
+    config = worker.WorkerConfig("gb.sqlite", 0, "cpu", None, "basic", 1, 10)  # type: ignore[arg-type]
+    assert worker._start_zygote(config) == "zygote"
+    assert seen == {"mode": "basic", "preload": ("sympy",), "huge_pages": True}
