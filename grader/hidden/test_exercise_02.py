@@ -40,6 +40,8 @@ CASES = [
 Weights = tuple[Tensor, Tensor, Tensor, Tensor]  # (W_m, b_m, W_a, b_a)
 Device = torch.device | str
 COST_D = 6000
+# |J_ii| ~ e^(+-7) over 150 entries: the product is e^(+-1050), past float64's e^(+-709)
+EXTREME_D = 150
 COST_TIMEOUT_S = 0.5  # a dense determinant at d = 6000 takes ~5 s on one thread
 
 WRONG_SIGN = "wrong sign of the log-det: the forward map gives +sum_i a_i, the inverse -sum_i a_i"
@@ -249,9 +251,9 @@ def test_triangular_matches_reference(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_triangular_extreme_diagonals(student, reference, device, rng):
-    """Tiny and huge diagonals (d = 400): log|det J| stays finite where the product does not."""
+    """Tiny and huge diagonals (d = 150): log|det J| stays finite where the product does not."""
     for log_center, dtype in ((-7.0, torch.float64), (7.0, torch.float64), (-3.0, torch.float32)):
-        jacobian = _triangular(rng, 2, 400, torch.float64, "cpu", log_range=0.5)
+        jacobian = _triangular(rng, 2, EXTREME_D, torch.float64, "cpu", log_range=0.5)
         diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1)
         jacobian = jacobian + torch.diag_embed(diagonal * (math.exp(log_center) - 1.0))
         jacobian = jacobian.to(dtype).to(device)
