@@ -197,13 +197,15 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     import torch  # noqa: F401
 
     import grader.runner.worker
-    import grader.testing.flows  # noqa: F401 - unpickled in every call
+    import grader.testing.flows  # unpickled in every call
 
     load_and_warm(list(config.get("preload", [])))
 
     hide = [str(p) for p in config.get("hide", [])]
     own_pidns = _own_pid_namespace() if config.get("namespaces") else None
     namespaces = own_pidns is not None and confine.can_enter_namespaces(hide, 1 << 20, own_pidns)
+    grader.runner.worker.forget_reference_modules()
+    confine.drop_capability_bounding_set()
     drop_uid = bool(config.get("drop_uid")) and confine.can_drop_privileges(sandbox.UID_BASE)
     protocol.send_frame(sock, json.dumps({"namespaces": namespaces, "drop_uid": drop_uid}).encode())
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically

@@ -33,7 +33,15 @@ def affine_coupling_forward(z, conditioner, clamp=None):
         (project / "grader" / "hidden" / "test_exercise_03.py").exists(),
         len(os.listdir("/tmp")),
         int(os.environ.get("HOME") == "/tmp"),
+        *_capabilities(),
+        sum(name.split(".")[0] == "solutions" for name in sys.modules),
     ], dtype=torch.int64)
+
+def _capabilities():
+    status = Path("/proc/self/status").read_text().splitlines()
+    caps = [line.split() for line in status if line.startswith("Cap")]
+    sets = {name.rstrip(":"): int(value, 16) for name, value in caps}
+    return [sets["CapEff"], sets["CapPrm"], sets["CapBnd"]]
 """
 
 
@@ -101,13 +109,15 @@ def test_what_a_worker_can_see(zygote: Zygote, tmp_path: Path) -> None:
         seen = student.affine_coupling_forward(torch.zeros(1, 2), None).tolist()
     finally:
         student.close()
-    uid, pid, pids, interfaces, solutions, hidden, tmp_entries, home = seen
+    uid, pid, pids, interfaces, solutions, hidden, tmp_entries, home, *caps, loaded = seen
     assert solutions <= 0 and hidden == 0  # absent, or an empty tmpfs
+    assert loaded == 0  # no reference module in memory either
     assert interfaces <= 1  # at most `lo`, and it is down
     assert home == 1
     verified = zygote.verified()
     if verified.get("drop_uid"):
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
+        assert caps == [0, 0, 0]  # effective, permitted and bounding sets all empty
     if verified.get("namespaces"):
         assert pid == 2 and pids == 2  # its supervisor is pid 1; nothing else is visible
         assert tmp_entries == CODE_UNDER_TMP  # the worker's own, fresh /tmp
@@ -166,8 +176,9 @@ def test_namespaces_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.Monke
             seen = student.affine_coupling_forward(torch.zeros(1, 2), None).tolist()
         finally:
             student.close()
-        uid, pid, pids, interfaces, solutions, hidden, tmp_entries, _home = seen
+        uid, pid, pids, interfaces, solutions, hidden, tmp_entries, _home, *caps, loaded = seen
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
+        assert caps == [0, 0, 0] and loaded == 0
         assert (pid, pids, tmp_entries) == (2, 2, CODE_UNDER_TMP)
         assert interfaces <= 1 and hidden == 0
         assert solutions <= 0  # empty (a tmpfs over it), or absent (a checkout under /tmp)
