@@ -15,11 +15,13 @@ the fixtures `student`, `student_cpu`, `reference`, `device`, `rng` and a
 
 `collect` returns None for a file that uses anything else (classes, other marks, module
 fixtures or setup functions, default arguments, generators...): the caller then runs
-pytest. The module is imported once per process and kept, as pytest keeps it too.
+pytest. The module is imported and collected once per process and kept, as pytest keeps
+it too.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import warnings
@@ -67,6 +69,12 @@ def collect(exercise: Exercise) -> tuple[HiddenTest, ...] | None:
             module = importlib.import_module(f"grader.hidden.{path.stem}")
     except ImportError:
         return None
+    return _collect_imported(module, path)
+
+
+@functools.cache
+def _collect_imported(module: ModuleType, path: Path) -> tuple[HiddenTest, ...] | None:
+    """Once per imported module: a batch worker grades hundreds of submissions with it."""
     if not _same_file(module, path):
         return None
     return collect_module(module, path.name)
