@@ -45,13 +45,17 @@ def test_plain_tensors_round_trip_exactly(tensor: torch.Tensor) -> None:
     assert not torch.equal(back, tensor) or tensor.numel() == 0
 
 
-def test_requires_grad_and_parameters_survive() -> None:
+def test_plain_tensors_arrive_detached_and_parameters_keep_their_flag() -> None:
     leaf = torch.randn(2, 3, requires_grad=True)
-    assert roundtrip(leaf).requires_grad
+    back = roundtrip(leaf * 2)  # not a leaf: its graph stays behind
+    assert not back.requires_grad and torch.equal(back, (leaf * 2).detach())
+    assert not roundtrip(leaf).requires_grad
     frozen = torch.nn.Parameter(torch.randn(3), requires_grad=False)
-    back = roundtrip(frozen)
-    assert type(back) is torch.nn.Parameter and not back.requires_grad
-    assert torch.equal(back.detach(), frozen.detach())
+    trained = torch.nn.Parameter(torch.randn(3))
+    back_frozen, back_trained = roundtrip((frozen, trained))
+    assert type(back_frozen) is torch.nn.Parameter and not back_frozen.requires_grad
+    assert type(back_trained) is torch.nn.Parameter and back_trained.requires_grad
+    assert torch.equal(back_frozen.detach(), frozen.detach())
 
 
 def test_modules_arrive_working_and_tensors_are_bytes_not_torch_save() -> None:

@@ -10,7 +10,6 @@ pid namespace) and replaced; the student reads why, in plain words.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import os
@@ -169,8 +168,8 @@ class StudentModule(FunctionProxy):
         worker = self._ready_worker(function)
         request = {
             "function": function,
-            "args": _to_cpu(args),
-            "kwargs": _to_cpu(kwargs or {}),
+            "args": args,  # tensors travel as CPU bytes, detached (`tensor_pickle`)
+            "kwargs": kwargs or {},
             "device": self._device,
             "return_inputs": return_inputs,
         }
@@ -400,26 +399,3 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-def _on_cpu(module: Any) -> bool:
-    """Whether every parameter and buffer of `module` already lives on the CPU."""
-    tensors = [*module.parameters(), *module.buffers()]
-    return all(t.device.type == "cpu" for t in tensors)
-
-
-def _to_cpu(value: Any) -> Any:
-    """Arguments travel on the CPU; the worker moves them to the grading device."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, torch.nn.Module):
-        if _on_cpu(value):
-            return value  # pickling copies it; nothing to move
-        return copy.deepcopy(value).cpu()  # never move the caller's module
-    if isinstance(value, tuple | list):
-        return type(value)(_to_cpu(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    return value
