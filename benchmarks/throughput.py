@@ -4,8 +4,10 @@ Generates a class of N submissions covering every exercise (the reference, or on
 known-wrong submissions in `tests/wrong/mutants.py`, in turn), then measures side by side:
 
   * fast path      `grade batch DIR --jobs J` (long-lived workers, zygotes, one gradebook)
-  * straightforward one fresh Python + pytest process per submission, one after another
-                   (what nbgrader-style graders do), grading every exercise of it
+  * straightforward one fresh Python process per submission, one after another (what
+                   nbgrader-style graders do), running pytest on the hidden test file of
+                   every exercise of it (`grade_exercise(..., use_pytest=True)`), with the
+                   same isolated runner
 
 Fast-path sizes default to 50, 100 and 200 (time should grow linearly); the
 straightforward path is measured on a sample of submissions and scaled linearly to N,
@@ -39,7 +41,7 @@ from pathlib import Path
 from grader.session import grade_exercise
 folder = Path(sys.argv[1])
 for exercise in sys.argv[2:]:
-    grade_exercise(exercise, folder, seed=0)
+    grade_exercise(exercise, folder, seed=0, use_pytest=True)
 """
 
 
