@@ -149,3 +149,22 @@ def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) 
     config = worker.WorkerConfig("gb.sqlite", 0, "cpu", None, "basic", 1, 10)  # type: ignore[arg-type]
     assert worker._start_zygote(config) == "zygote"
     assert seen == {"mode": "basic", "preload": ("sympy",), "huge_pages": True}
+
+
+HOOK_CALLS: list[str] = []
+
+
+def record_forward(module: torch.nn.Module, *_: object) -> None:
+    HOOK_CALLS.append(type(module).__name__)
+
+
+def test_modules_drop_only_default_bookkeeping() -> None:
+    coupling = random_flow(4, seed=2, depth=2)[1].eval()
+    coupling.register_forward_hook(record_forward)
+    payload = tensor_pickle.dumps(coupling)
+    back = roundtrip(coupling)
+    assert b"_backward_hooks" not in payload  # an empty default is left out
+    assert not back.training  # a changed default is kept
+    HOOK_CALLS.clear()
+    back(torch.randn(2, 4, dtype=torch.float64))
+    assert HOOK_CALLS == ["AffineCoupling"]  # so is a registered hook
