@@ -531,6 +531,22 @@ def _child(connection: Any, expr: Any, candidates: Sequence[Any], seed: int) -> 
         connection.close()
 
 
+_checker: Any = None  # a grader.symbolic_checker.SymbolicChecker once keep_checker_process()
+
+
+def keep_checker_process() -> None:
+    """Decide from now on in one long-lived helper process instead of a fork per decision.
+
+    For long-lived graders (a batch worker): forking a large process is cheap once but
+    costs it a copy-on-write fault on every page it writes afterwards
+    (`grader.symbolic_checker`)."""
+    global _checker
+    if _checker is None:
+        from grader.symbolic_checker import SymbolicChecker
+
+        _checker = SymbolicChecker()
+
+
 def first_equivalent(
     expr: sympy.Expr,
     candidates: Sequence[sympy.Expr],
@@ -540,12 +556,15 @@ def first_equivalent(
 ) -> int | None:
     """Index of the first candidate equal to `expr` (see `decide_equivalence`), or None.
 
-    One forked child decides all candidates (e.g. the key, then known mistakes) under
-    `timeout_s` in total and a memory cap. Raises SymbolicTimeout when no decision came
-    within the limit and SymbolicInputError when the child failed (out of memory, ...).
+    One forked child (or, after `keep_checker_process()`, the helper process) decides all
+    candidates (e.g. the key, then known mistakes) under `timeout_s` in total and a memory
+    cap. Raises SymbolicTimeout when no decision came within the limit and
+    SymbolicInputError when the child failed (out of memory, ...).
     """
     if not 1 <= len(candidates) <= MAX_CANDIDATES:
         raise ValueError(f"between 1 and {MAX_CANDIDATES} candidates are needed")
+    if _checker is not None:
+        return _checker.first_equivalent(expr, candidates, timeout_s, seed)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     receiver, sender = context.Pipe(duplex=False)

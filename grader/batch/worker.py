@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from grader import symbolic
 from grader.batch.plan import Task
 from grader.gradebook import Gradebook
 from grader.report.reasons import reason
@@ -107,6 +108,7 @@ class _WorkerState:
         import torch
 
         torch.set_num_threads(1)  # one core per worker: --jobs decides the parallelism
+        symbolic.keep_checker_process()  # no fork of this large process per sympy check
         self.gradebook = Gradebook.open(Path(config.gradebook))
         # Everything alive now (torch, pytest, the grader) lives as long as the worker:
         # keep it out of the garbage collector's scans. pytest runs gc.collect() several
