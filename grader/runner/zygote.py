@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.runner import confine, hugepages, protocol, sandbox
-from grader.runner.preload import PRELOADABLE, load_and_warm
+from grader.runner.preload import PRELOADABLE, import_argument_modules, load_and_warm
 
 _PID = struct.Struct("!q")
 READY_TIMEOUT_S = 120.0
@@ -197,8 +197,8 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     import torch  # noqa: F401
 
     import grader.runner.worker
-    import grader.testing.flows  # unpickled in every call
 
+    import_argument_modules()
     load_and_warm(list(config.get("preload", [])))
 
     hide = [str(p) for p in config.get("hide", [])]

@@ -35,6 +35,7 @@ def affine_coupling_forward(z, conditioner, clamp=None):
         int(os.environ.get("HOME") == "/tmp"),
         *_capabilities(),
         sum(name.split(".")[0] == "solutions" for name in sys.modules),
+        "grader.testing.layers" in sys.modules,  # argument classes come preloaded
     ], dtype=torch.int64)
 
 def _capabilities():
@@ -109,9 +110,10 @@ def test_what_a_worker_can_see(zygote: Zygote, tmp_path: Path) -> None:
         seen = student.affine_coupling_forward(torch.zeros(1, 2), None).tolist()
     finally:
         student.close()
-    uid, pid, pids, interfaces, solutions, hidden, tmp_entries, home, *caps, loaded = seen
+    uid, pid, pids, interfaces, solutions, hidden, tmp_entries, home, *caps, loaded, layers = seen
     assert solutions <= 0 and hidden == 0  # absent, or an empty tmpfs
     assert loaded == 0  # no reference module in memory either
+    assert layers == 1
     assert interfaces <= 1  # at most `lo`, and it is down
     assert home == 1
     verified = zygote.verified()
@@ -176,7 +178,7 @@ def test_namespaces_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.Monke
             seen = student.affine_coupling_forward(torch.zeros(1, 2), None).tolist()
         finally:
             student.close()
-        uid, pid, pids, interfaces, solutions, hidden, tmp_entries, _home, *caps, loaded = seen
+        uid, pid, pids, interfaces, solutions, hidden, tmp_entries, _home, *caps, loaded, _ = seen
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
         assert caps == [0, 0, 0] and loaded == 0
         assert (pid, pids, tmp_entries) == (2, 2, CODE_UNDER_TMP)
