@@ -25,7 +25,7 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import fail
+from grader.testing.checks import MisconceptionSource, fail, lazy
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 # (B, C, H, W, dtype): one channel, square and non-square images, both float dtypes.
@@ -208,7 +208,12 @@ def _where(batch: int, channels: int, height: int, width: int, dtype: torch.dtyp
 
 
 def _expect_log_det(
-    got: Any, expected: Tensor, *, what: str, misconceptions: dict, hint: str | None = None
+    got: Any,
+    expected: Tensor,
+    *,
+    what: str,
+    misconceptions: MisconceptionSource,
+    hint: str | None = None,
 ) -> None:
     """expect_close for a log-det, recognising a plain Python number as a missing batch axis."""
     if isinstance(got, int | float):
@@ -240,7 +245,7 @@ def test_lu_weight_matches_reference(student, reference, device, rng):
             got,
             expected,
             what=f"W = lu_weight(...) for C={channels}, {str(dtype).removeprefix('torch.')}",
-            misconceptions=_wrong_weights(params),
+            misconceptions=lazy(_wrong_weights, params),
         )
 
 
@@ -293,7 +298,7 @@ def test_practice_problem_4(student, rng):
             expected,
             what=f"log|det {direction} for C=3, H=W=32, U diagonal (2, 0.5, 0.8) "
             f"(expected {sign * exact:.4g})",
-            misconceptions=_log_det_misconceptions(expected, params, 32 * 32, sign),
+            misconceptions=lazy(_log_det_misconceptions, expected, params, 32 * 32, sign),
         )
 
 
@@ -306,13 +311,16 @@ def test_forward_matches_reference(student, reference, device, rng):
         x, log_det = _call_pair(student, "invertible_conv_forward", z, params)
         where = _where(batch, channels, height, width, dtype)
         expect_close(
-            x, x_ref, what=f"x = forward(z) {where}", misconceptions=_x_misconceptions(z, params)
+            x,
+            x_ref,
+            what=f"x = forward(z) {where}",
+            misconceptions=lazy(_x_misconceptions, z, params),
         )
         _expect_log_det(
             log_det,
             ld_ref,
             what=f"log|det dx/dz| from forward {where}",
-            misconceptions=_log_det_misconceptions(ld_ref, params, height * width, 1),
+            misconceptions=lazy(_log_det_misconceptions, ld_ref, params, height * width, 1),
         )
 
 
@@ -325,13 +333,16 @@ def test_inverse_matches_reference(student, reference, device, rng):
         z, log_det = _call_pair(student, "invertible_conv_inverse", x, params)
         where = _where(batch, channels, height, width, dtype)
         expect_close(
-            z, z_ref, what=f"z = inverse(x) {where}", misconceptions=_z_misconceptions(x, params)
+            z,
+            z_ref,
+            what=f"z = inverse(x) {where}",
+            misconceptions=lazy(_z_misconceptions, x, params),
         )
         _expect_log_det(
             log_det,
             ld_ref,
             what=f"log|det dz/dx| from inverse {where}",
-            misconceptions=_log_det_misconceptions(ld_ref, params, height * width, -1),
+            misconceptions=lazy(_log_det_misconceptions, ld_ref, params, height * width, -1),
         )
 
 
@@ -384,9 +395,13 @@ def test_log_det_matches_jacobian(student, rng):
                 oracle,
                 what=f"log_det of {function} vs log|det {names}| of your own map at one point "
                 f"(C={channels}, H={height}, W={width})",
-                misconceptions=_log_det_misconceptions(oracle, params, height * width, 1)
-                if "forward" in function
-                else _log_det_misconceptions(oracle, params, height * width, -1),
+                misconceptions=lazy(
+                    _log_det_misconceptions,
+                    oracle,
+                    params,
+                    height * width,
+                    1 if "forward" in function else -1,
+                ),
                 hint="the log-det you return does not describe the map you implemented: "
                 "check that your W really has log|det W| = sum(log_abs_diag)",
             )
@@ -406,16 +421,18 @@ def test_structure(student, reference, device, rng):
                 got[0],
                 expected[0],
                 what=f"{function} values (structure points need correct values)",
-                misconceptions=_x_misconceptions(z, params)
-                if forward
-                else _z_misconceptions(z, params),
+                misconceptions=lazy(_x_misconceptions if forward else _z_misconceptions, z, params),
             )
             _expect_log_det(
                 got[1],
                 expected[1],
                 what=f"{function} log-det values",
-                misconceptions=_log_det_misconceptions(
-                    expected[1], params, z.shape[-2] * z.shape[-1], 1 if forward else -1
+                misconceptions=lazy(
+                    _log_det_misconceptions,
+                    expected[1],
+                    params,
+                    z.shape[-2] * z.shape[-1],
+                    1 if forward else -1,
                 ),
             )
             expect_structure(
@@ -434,7 +451,7 @@ def test_structure(student, reference, device, rng):
             weight.value,
             reference.lu_weight(*params),
             what="lu_weight values",
-            misconceptions=_wrong_weights(params),
+            misconceptions=lazy(_wrong_weights, params),
         )
         expect_structure(weight.value, reference.lu_weight(*params), what="W from lu_weight")
         expect_unchanged(params, weight.inputs_after, function="lu_weight", names=PARAM_NAMES)

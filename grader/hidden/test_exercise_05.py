@@ -26,7 +26,7 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import fail
+from grader.testing.checks import MisconceptionSource, fail, lazy, part_of
 from grader.testing.flows import ConstantConditioner
 from grader.testing.layers import AffineCoupling, Reverse, affine_flow, random_flow
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
@@ -236,7 +236,7 @@ def _expect_batch_values(
     expected: Tensor,
     *,
     what: str,
-    misconceptions: dict,
+    misconceptions: MisconceptionSource,
     number_hint: str = BATCH_SUM,
     **kw: Any,
 ) -> None:
@@ -268,34 +268,36 @@ def test_worked_example(student):
     x_hand = torch.tensor([[3.0 * math.exp(0.5) + 2.0, 1.0]], dtype=torch.float64)
     log_det_hand = torch.tensor([0.5 + math.log(2.0)], dtype=torch.float64)
     x, log_det = _call_pair(student, "compose_forward", layers, z)
-    x_misc, ld_misc = _forward_misconceptions(layers, z)
+    forward_misc = lazy(_forward_misconceptions, layers, z)
     expect_close(
         x,
         x_hand,
         what="x for z = (1, 3): (1, 6.946) -> reversed (6.946, 1) -> (6.946, 2*1 - 1 = 1)",
-        misconceptions=x_misc,
+        misconceptions=part_of(forward_misc, 0),
     )
     _expect_batch_values(
         log_det,
         log_det_hand,
         what="log|det dx/dz| = 0.5 + 0 + log 2 ~= 1.193 for that flow",
-        misconceptions=ld_misc,
+        misconceptions=part_of(forward_misc, 1),
     )
     back, inverse_log_det = _call_pair(student, "compose_inverse", layers, x_hand)
-    z_misc, inv_misc = _inverse_misconceptions(layers, x_hand)
-    expect_close(back, z, what="z = inverse(x) for x = (6.946, 1)", misconceptions=z_misc)
+    inverse_misc = lazy(_inverse_misconceptions, layers, x_hand)
+    expect_close(
+        back, z, what="z = inverse(x) for x = (6.946, 1)", misconceptions=part_of(inverse_misc, 0)
+    )
     _expect_batch_values(
         inverse_log_det,
         -log_det_hand,
         what="log|det dz/dx| for x = (6.946, 1) (expected -1.193)",
-        misconceptions=inv_misc,
+        misconceptions=part_of(inverse_misc, 1),
     )
     log_prob = student.flow_log_prob(layers, x_hand)
     _expect_batch_values(
         log_prob,
         torch.tensor([-5.0 - LOG_2PI - 0.5 - math.log(2.0)], dtype=torch.float64),
         what="log p_X(x) = log N((1, 3); 0, I) - 1.193 = -5 - log(2 pi) - 1.193 ~= -8.031",
-        misconceptions=_density_misconceptions(layers, x_hand),
+        misconceptions=lazy(_density_misconceptions, layers, x_hand),
     )
 
 
@@ -306,11 +308,16 @@ def test_forward_matches_reference(student, reference, device, rng):
         z, layers = _inputs(rng, batch, d, depth, dtype, device)
         x_ref, ld_ref = reference.compose_forward(layers, z)
         x, log_det = _call_pair(student, "compose_forward", layers, z)
-        x_misc, ld_misc = _forward_misconceptions(layers, z)
+        misc = lazy(_forward_misconceptions, layers, z)
         where = _where(batch, d, depth, dtype)
-        expect_close(x, x_ref, what=f"x = compose_forward(z) {where}", misconceptions=x_misc)
+        expect_close(
+            x, x_ref, what=f"x = compose_forward(z) {where}", misconceptions=part_of(misc, 0)
+        )
         _expect_batch_values(
-            log_det, ld_ref, what=f"log|det dx/dz| of the flow {where}", misconceptions=ld_misc
+            log_det,
+            ld_ref,
+            what=f"log|det dx/dz| of the flow {where}",
+            misconceptions=part_of(misc, 1),
         )
 
 
@@ -321,11 +328,16 @@ def test_inverse_matches_reference(student, reference, device, rng):
         x, layers = _inputs(rng, batch, d, depth, dtype, device)
         z_ref, ld_ref = reference.compose_inverse(layers, x)
         z, log_det = _call_pair(student, "compose_inverse", layers, x)
-        z_misc, ld_misc = _inverse_misconceptions(layers, x)
+        misc = lazy(_inverse_misconceptions, layers, x)
         where = _where(batch, d, depth, dtype)
-        expect_close(z, z_ref, what=f"z = compose_inverse(x) {where}", misconceptions=z_misc)
+        expect_close(
+            z, z_ref, what=f"z = compose_inverse(x) {where}", misconceptions=part_of(misc, 0)
+        )
         _expect_batch_values(
-            log_det, ld_ref, what=f"log|det dz/dx| of the flow {where}", misconceptions=ld_misc
+            log_det,
+            ld_ref,
+            what=f"log|det dz/dx| of the flow {where}",
+            misconceptions=part_of(misc, 1),
         )
 
 
@@ -339,7 +351,7 @@ def test_log_prob_matches_reference(student, reference, device, rng):
             student.flow_log_prob(layers, x),
             expected,
             what=f"log p_X(x) {_where(batch, d, depth, dtype)}",
-            misconceptions=_density_misconceptions(layers, x),
+            misconceptions=lazy(_density_misconceptions, layers, x),
         )
 
 
@@ -354,7 +366,7 @@ def test_log_prob_of_affine_flow_is_gaussian(student, rng):
             student.flow_log_prob(layers, x),
             _gaussian_oracle(layers, x),
             what=f"log p_X(x) vs the exact Gaussian log N(x; b, A A^T) (d={d})",
-            misconceptions=_density_misconceptions(layers, x),
+            misconceptions=lazy(_density_misconceptions, layers, x),
             rtol=1e-6,
             atol=1e-8,
         )
@@ -401,17 +413,17 @@ def test_log_det_matches_jacobian(student, rng):
             _, log_det = _call_pair(student, function, layers, z)
             outputs = expect_map_outputs(outputs, points, function=function)
             oracle = finite_difference_log_abs_det(outputs).reshape(1)
-            misconceptions = (
-                _forward_misconceptions(layers, z)[1]
+            wrong = (
+                _forward_misconceptions
                 if function == "compose_forward"
-                else _inverse_misconceptions(layers, z)[1]
+                else _inverse_misconceptions
             )
             _expect_batch_values(
                 log_det,
                 oracle,
                 what=f"log_det of {function} vs log|det {names}| of your own map at one point "
                 f"(d={d}, {depth} layers)",
-                misconceptions=misconceptions,
+                misconceptions=part_of(lazy(wrong, layers, z), 1),
                 rtol=1e-5,
                 atol=1e-6,
                 hint="the log-det you return does not describe the map you implemented",
@@ -434,16 +446,17 @@ def _check_structure(student, reference, layers, v: Tensor) -> None:
         expected = getattr(reference, function)(layers, v)
         if function == "flow_log_prob":
             got, expected_parts = (result.value,), (expected,)
-            misconceptions = [_density_misconceptions(layers, v)]
+            misconceptions = [lazy(_density_misconceptions, layers, v)]
         else:
             got = expect_tuple(result.value, 2, function, "(tensor, log_det)")
             expected_parts = expected
-            pair = (
-                _forward_misconceptions(layers, v)
+            wrong = (
+                _forward_misconceptions
                 if function == "compose_forward"
-                else _inverse_misconceptions(layers, v)
+                else _inverse_misconceptions
             )
-            misconceptions = list(pair)
+            pair = lazy(wrong, layers, v)
+            misconceptions = [part_of(pair, 0), part_of(pair, 1)]
         for index, (part, want, misc) in enumerate(
             zip(got, expected_parts, misconceptions, strict=True)
         ):

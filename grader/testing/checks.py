@@ -8,8 +8,9 @@ Nothing here prints test code or reference code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 
@@ -24,6 +25,22 @@ DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
 
 
 Misconceptions = Mapping[str, torch.Tensor] | Sequence[tuple[str, torch.Tensor]]
+# Computing what each mistake would give costs as much as the check itself; a callable is
+# only called when the check fails (most checks pass).
+MisconceptionSource = Misconceptions | Callable[[], Misconceptions]
+T = TypeVar("T")
+
+
+def lazy(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """A zero-argument function that computes `function(*args)` on its first call and then
+    remembers it: for misconceptions several checks share
+    (`misc = lazy(_forward_misconceptions, layers, z)`, then `lambda: misc()[0]`)."""
+    return functools.cache(functools.partial(function, *args))
+
+
+def part_of(source: Callable[[], Sequence[T]], index: int) -> Callable[[], T]:
+    """A zero-argument function returning `source()[index]` (`source` is called then)."""
+    return lambda: source()[index]
 
 
 class CheckFailed(AssertionError):
@@ -84,14 +101,15 @@ def expect_close(
     what: str,
     rtol: float | None = None,
     atol: float | None = None,
-    misconceptions: Misconceptions | None = None,
+    misconceptions: MisconceptionSource | None = None,
     hint: str | None = None,
 ) -> None:
     """Check values (and shape) of `got` against `expected`.
 
     `misconceptions` maps a hint to the value a student with that misconception would
-    return (a mapping, or (hint, value) pairs when one hint has several values); the first
-    one that matches `got` becomes the hint. Otherwise `hint` is used.
+    return (a mapping, or (hint, value) pairs when one hint has several values, or a
+    function returning either, called only if the check fails); the first one that
+    matches `got` becomes the hint. Otherwise `hint` is used.
     Non-finite entries must appear exactly where the reference has them.
     """
     tensor = _as_tensor(got, what, expected)
@@ -123,8 +141,10 @@ def expect_close(
 
 
 def _match_misconception(
-    got: torch.Tensor, expected: torch.Tensor, misconceptions: Misconceptions | None
+    got: torch.Tensor, expected: torch.Tensor, misconceptions: MisconceptionSource | None
 ) -> str | None:
+    if callable(misconceptions):
+        misconceptions = misconceptions()
     rtol, atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
     got64 = got.detach().to(device="cpu", dtype=torch.float64)
     pairs = misconceptions.items() if isinstance(misconceptions, Mapping) else misconceptions
