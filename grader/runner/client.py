@@ -166,17 +166,21 @@ class StudentModule(FunctionProxy):
     ) -> CallResult:
         """Run the call in the worker (see `FunctionProxy`)."""
         worker = self._ready_worker(function)
+        kwargs = kwargs or {}
+        built = any(getattr(v, "BUILT_IN_WORKER", False) for v in (*args, *kwargs.values()))
         request = {
             "function": function,
             "args": args,  # tensors travel as CPU bytes, detached (`tensor_pickle`)
-            "kwargs": kwargs or {},
+            "kwargs": kwargs,
             "device": self._device,
             "return_inputs": return_inputs,
+            "ack": built,
         }
         limit = self._call_timeout if timeout is None else timeout
         try:
             protocol.send_frame(worker.sock, tensor_pickle.dumps(request))
-            self._expect(worker, function, min(TRANSFER_TIMEOUT_S, limit * 6), "started")
+            if built:  # the limit starts once the worker has built the argument
+                self._expect(worker, function, min(TRANSFER_TIMEOUT_S, limit * 6), "started")
             header, buffers = self._receive(worker, function, limit)
         except (errors.StudentError, OSError) as err:
             self._discard_worker()

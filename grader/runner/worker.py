@@ -10,8 +10,8 @@ Conversation (trusted side first):
     worker  -> {"status": "ready"} | {"status": "broken", "message"}
                | {"status": "sandbox-failed", "message"}
     then per call:
-    trusted -> pickle {"function", "args", "kwargs", "device", "return_inputs"}
-    worker  -> {"status": "started"}
+    trusted -> pickle {"function", "args", "kwargs", "device", "return_inputs", "ack"}
+    worker  -> {"status": "started"}                   only when "ack" asks for it
     worker  -> {"status": "ok", "value": node[, "inputs": node]} | {"status": "raised", ...}
                | {"status": "missing"} | {"status": "signature", "error"}
                | {"status": "not-implemented"}
@@ -74,7 +74,8 @@ def serve(
             request = pickle.loads(protocol.recv_frame(sock, 1 << 34))
         except protocol.PeerClosed:
             return
-        protocol.send_reply(sock, {"status": "started"}, [])
+        if request.get("ack"):
+            protocol.send_reply(sock, {"status": "started"}, [])
         header, buffers = _call(module, request, display_name)
         header["stdout"] = _read_new_output(output, limit.output_bytes)
         protocol.send_reply(sock, header, buffers)
