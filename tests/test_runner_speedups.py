@@ -133,7 +133,7 @@ def test_sympy_warm_up_leaves_no_cached_expression() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == 0
-    assert preload.PRELOADABLE == ("sympy",)
+    assert preload.PRELOADABLE == ("sympy", "calls")
 
 
 def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +148,7 @@ def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(worker.Zygote, "start", staticmethod(fake_start))
     config = worker.WorkerConfig("gb.sqlite", 0, "cpu", None, "basic", 1, 10)  # type: ignore[arg-type]
     assert worker._start_zygote(config) == "zygote"
-    assert seen == {"mode": "basic", "preload": ("sympy",), "huge_pages": True}
+    assert seen == {"mode": "basic", "preload": ("sympy", "calls"), "huge_pages": True}
 
 
 HOOK_CALLS: list[str] = []
@@ -168,3 +168,29 @@ def test_modules_drop_only_default_bookkeeping() -> None:
     HOOK_CALLS.clear()
     back(torch.randn(2, 4, dtype=torch.float64))
     assert HOOK_CALLS == ["AffineCoupling"]  # so is a registered hook
+
+
+def test_warming_the_call_path_leaves_a_server_that_forks_working_torch() -> None:
+    """The `calls` warm-up runs torch before forking: a child must still compute, also
+    with more than one thread (no thread pool was created in the parent)."""
+    script = textwrap.dedent(
+        """
+        import os, torch
+        from grader.runner import preload
+        preload.load_and_warm(["calls"])
+        assert torch.get_num_threads() == 1
+        pid = os.fork()
+        if pid == 0:
+            torch.set_num_threads(2)
+            x = torch.randn(256, 256)
+            ok = torch.allclose((x @ x.T).diagonal(), (x * x).sum(1), rtol=1e-4, atol=1e-3)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"

@@ -36,8 +36,8 @@ from grader.runner.sandbox import SandboxUnavailable
 from grader.runner.zygote import Zygote, ZygoteDied
 
 _PR_SET_PDEATHSIG = 1
-# Imported once by each worker's fork server instead of by every student file that needs it.
-ZYGOTE_PRELOAD = ("sympy",)
+# What each worker's fork server loads and runs once before its first worker (`preload`).
+ZYGOTE_PRELOAD = ("sympy", "calls")
 
 
 @dataclass(frozen=True)
