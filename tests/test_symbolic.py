@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+from density_symbols import GAUSSIAN, NO_JACOBIAN, SYMBOLS, a, b, x
 
 from grader import symbolic
 from grader.symbolic import (
@@ -29,10 +30,6 @@ from grader.symbolic import (
     parse_expression,
 )
 
-SYMBOLS = declare_symbols({"a": {"positive": True}, "b": {"real": True}, "x": {"real": True}})
-a, b, x = SYMBOLS["a"], SYMBOLS["b"], SYMBOLS["x"]
-GAUSSIAN = sympy.exp(-((x - b) ** 2) / (2 * a**2)) / (sympy.sqrt(2 * sympy.pi) * a)
-NO_JACOBIAN = sympy.exp(-((x - b) ** 2) / (2 * a**2)) / sympy.sqrt(2 * sympy.pi)
 MARKER = Path("/tmp/flowgrade_symbolic_ran")
 
 

@@ -9,21 +9,17 @@ from pathlib import Path
 
 import pytest
 import sympy
+from density_symbols import GAUSSIAN, NO_JACOBIAN, SYMBOLS, a
 
 from grader import symbolic
 from grader.symbolic import (
     SymbolicTimeout,
-    declare_symbols,
     equivalent,
     first_equivalent,
     parse_expression,
 )
 from grader.symbolic_checker import SymbolicChecker
 
-SYMBOLS = declare_symbols({"a": {"positive": True}, "b": {"real": True}, "x": {"real": True}})
-a, b, x = SYMBOLS["a"], SYMBOLS["b"], SYMBOLS["x"]
-GAUSSIAN = sympy.exp(-((x - b) ** 2) / (2 * a**2)) / (sympy.sqrt(2 * sympy.pi) * a)
-NO_JACOBIAN = sympy.exp(-((x - b) ** 2) / (2 * a**2)) / sympy.sqrt(2 * sympy.pi)
 ANSWERS = [
     "exp(-(x-b)**2/(2*a**2))/(a*(2*pi)**(1/2))",
     "exp(-(x - b)**2/(2*a**2))/sqrt(2*pi)",
