@@ -114,6 +114,7 @@ class _WorkerState:
         # keep it out of the garbage collector's scans. pytest runs gc.collect() several
         # times per grading run, and scanning torch's objects each time doubled its cost.
         gc.freeze()
+        gc.enable()  # off while the `grade` process imported (`grader.cli.run`); on for grading
 
     def grade(self, task: Task) -> tuple[str, tuple[str, str], dict[str, Any]]:
         """Grade and store one task; returns the message for the parent."""
