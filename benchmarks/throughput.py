@@ -11,8 +11,9 @@ known-wrong submissions in `tests/wrong/mutants.py`, in turn), then measures sid
 
 Fast-path sizes default to 50, 100 and 200 (time should grow linearly); the
 straightforward path is measured on a sample of submissions and scaled linearly to N,
-which the output says. Peak memory is the largest resident set of the batch's whole
-process tree, sampled every 0.1 s.
+which the output says. Half of that sample runs before the fast path and half after it,
+so that a change in the shared machine's load during the run weighs on both sides. Peak
+memory is the largest resident set of the batch's whole process tree, sampled every 0.1 s.
 
     python benchmarks/throughput.py [--sizes 50,100,200] [--jobs 2] [--baseline-sample 20]
 """
@@ -107,15 +108,14 @@ def fast_path(root: Path, jobs: int, env: dict[str, str]) -> tuple[float, int]:
     return run_measured(argv, env)
 
 
-def straightforward(root: Path, sample: int, env: dict[str, str]) -> float:
-    """Seconds per submission for a fresh process per submission (mean over `sample`)."""
+def straightforward(folders: list[Path], env: dict[str, str]) -> float:
+    """Total seconds of a fresh process per submission for each of `folders`."""
     ids = [e.id for e in EXERCISES]
-    folders = sorted(root.iterdir())[:sample]
     started = time.perf_counter()
     for folder in folders:
         subprocess.run([sys.executable, "-c", STRAIGHTFORWARD, str(folder), *ids], cwd=ROOT,
                        env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    return (time.perf_counter() - started) / len(folders)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -129,6 +129,11 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     results: dict[str, object] = {"jobs": args.jobs, "exercises": len(EXERCISES), "fast": {}}
     with tempfile.TemporaryDirectory() as tmp:
+        sample = Path(tmp) / "sample"
+        make_class(sample, args.baseline_sample)
+        folders = sorted(sample.iterdir())
+        half = len(folders) // 2
+        baseline_seconds = straightforward(folders[:half], env)
         for size in sizes:
             root = Path(tmp) / f"class{size}"
             make_class(root, size)
@@ -137,7 +142,8 @@ def main() -> None:
             print(f"grade batch   {size:4d} submissions x {len(EXERCISES)} exercises: "
                   f"{seconds:7.1f} s  ({seconds / size:.3f} s/submission), "
                   f"peak RSS {peak / 2**20:.0f} MiB")  # fmt: skip
-        per_submission = straightforward(Path(tmp) / f"class{sizes[-1]}", args.baseline_sample, env)
+        baseline_seconds += straightforward(folders[half:], env)
+        per_submission = baseline_seconds / len(folders)
     largest = sizes[-1]
     baseline = per_submission * largest
     speedup = baseline / results["fast"][largest]["seconds"]
@@ -147,7 +153,7 @@ def main() -> None:
         "scaled_seconds": baseline,
     }
     results["speedup"] = speedup
-    sample = f"measured on {args.baseline_sample}, scaled"
+    sample = f"measured on {args.baseline_sample}, half before and half after, scaled"
     print(f"fresh process {largest:4d} submissions: {baseline:7.1f} s  "
           f"({per_submission:.3f} s/submission, {sample})")  # fmt: skip
     print(f"speed-up at {largest}: {speedup:.1f}x")
