@@ -194,3 +194,32 @@ def test_warming_the_call_path_leaves_a_server_that_forks_working_torch() -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0"
+
+
+def test_a_matrix_the_fork_server_prebuilt_reaches_the_worker_unchanged() -> None:
+    """After a call with the cost matrix, the next worker for that file gets the same
+    matrix built by the fork server (it arrives equal, and the call still works)."""
+    from grader.runner.client import StudentModule
+    from grader.runner.zygote import Zygote
+    from grader.testing.flows_02 import LargeLowerTriangular, build_lower_triangular
+
+    token = LargeLowerTriangular(300, seed=11)
+    expected = build_lower_triangular(300, 11)
+    server = Zygote.start("basic")
+    try:
+        for _ in range(2):  # the second worker is forked after the server prebuilt it
+            student = StudentModule(
+                ROOT / "solutions" / "exercise_02_triangular_logdet.py",
+                "exercise_02_triangular_logdet",
+                server,
+            )
+            try:
+                got = student.triangular_log_abs_det(token)
+            finally:
+                student.close()
+            torch.testing.assert_close(
+                got, torch.log(torch.diagonal(expected[0]).abs()).sum()[None]
+            )
+        assert server.built_for("exercise_02_triangular_logdet") == (token.prebuild_call(),)
+    finally:
+        server.close()

@@ -167,14 +167,17 @@ class StudentModule(FunctionProxy):
         """Run the call in the worker (see `FunctionProxy`)."""
         worker = self._ready_worker(function)
         kwargs = kwargs or {}
-        built = any(getattr(v, "BUILT_IN_WORKER", False) for v in (*args, *kwargs.values()))
+        built = tuple(v for v in (*args, *kwargs.values()) if getattr(v, "BUILT_IN_WORKER", False))
+        if built:
+            prebuild = tuple(v.prebuild_call() for v in built if hasattr(v, "prebuild_call"))
+            self._zygote.remember_built(self._module_name, prebuild)
         request = {
             "function": function,
             "args": args,  # tensors travel as CPU bytes, detached (`tensor_pickle`)
             "kwargs": kwargs,
             "device": self._device,
             "return_inputs": return_inputs,
-            "ack": built,
+            "ack": bool(built),
         }
         limit = self._call_timeout if timeout is None else timeout
         try:
@@ -245,6 +248,7 @@ class StudentModule(FunctionProxy):
                 "device": self._device,
                 "limits": dataclasses.asdict(self._limits),
             },
+            prebuild=self._zygote.built_for(self._module_name),
         )
         spawned: Spawned = self._zygote.spawn(spec)
         spawned.sock.settimeout(HELLO_TIMEOUT_S)

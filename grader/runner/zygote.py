@@ -48,11 +48,15 @@ READY_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a forked worker runs: `module.function(sock, **kwargs)`, in trusted code."""
+    """What a forked worker runs: `module.function(sock, **kwargs)`, in trusted code.
+
+    `prebuild`: `(function, args)` calls the server runs before forking, so that the
+    worker finds an argument already built (`grader.testing.flows_02`'s cost matrix)."""
 
     module: str
     function: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    prebuild: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -79,6 +83,15 @@ class Zygote:
         self._sock = sock
         self._lock = threading.Lock()
         self._verified: dict[str, bool] | None = None
+        self._built: dict[str, tuple[Any, ...]] = {}
+
+    def remember_built(self, module_name: str, calls: tuple[Any, ...]) -> None:
+        """How to prebuild the arguments that workers for `module_name` built themselves;
+        the next such worker gets them built by the server (see `WorkerSpec.prebuild`)."""
+        self._built[module_name] = calls
+
+    def built_for(self, module_name: str) -> tuple[Any, ...]:
+        return self._built.get(module_name, ())
 
     @classmethod
     def start(
@@ -195,7 +208,9 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when we stop
     gc.disable()  # no collections over torch's objects while importing (~0.3 s)
     import numpy  # noqa: F401 - load before forking so workers inherit it
-    import torch  # noqa: F401
+    import torch
+
+    torch.set_num_threads(1)  # whatever runs here (prebuilt arguments) starts no thread pool
 
     import grader.runner.worker
 
@@ -236,6 +251,7 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
         if not message or len(fds) != 2:
             return  # the grader is gone: leaving takes every worker down with us
         spec: WorkerSpec = pickle.loads(message)
+        _prebuild(spec.prebuild)
         uid = sandbox.UID_BASE + next_uid % sandbox.UID_COUNT
         next_uid += 1
         worker_config = {k: v for k, v in config.items() if k != "pidns"} | {"uid": uid}
@@ -251,6 +267,12 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
             sock.sendall(_PID.pack(pid))
         except OSError:
             return
+
+
+def _prebuild(calls: tuple[Any, ...]) -> None:  # pragma: no cover - in the fork server
+    for function, args in calls:
+        with contextlib.suppress(Exception):  # an optimisation: the worker builds it otherwise
+            function(*args)
 
 
 def _fork_namespace_init(

@@ -15,6 +15,7 @@ demand, and its off-diagonal entries sit in a narrow band just below the diagona
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,7 +38,14 @@ def triangular_diagonal(d: int, seed: int) -> Tensor:
 def build_lower_triangular(d: int, seed: int) -> Tensor:
     """A (1, d, d) float64 lower-triangular matrix: the diagonal above plus sparse random
     entries strictly below it, in the band 1 <= i - j <= BAND (so it is not merely
-    diagonal, and a row sum or a full-matrix reduction gives a different answer)."""
+    diagonal, and a row sum or a full-matrix reduction gives a different answer).
+
+    Returns the matrix the fork server built before forking this process, if it did
+    (`prebuild_lower_triangular`): a worker then shares its pages instead of writing
+    ~6k pages of its own."""
+    prebuilt = _PREBUILT.get((d, seed))
+    if prebuilt is not None:
+        return prebuilt
     matrix = _zeros_on_demand(d)
     matrix[0].diagonal().copy_(triangular_diagonal(d, seed))
     generator = torch.Generator().manual_seed(seed + 1)
@@ -70,3 +78,20 @@ class LargeLowerTriangular:
 
     def __reduce__(self) -> tuple[object, tuple[int, int]]:
         return build_lower_triangular, (self.d, self.seed)
+
+    def prebuild_call(self) -> tuple[Callable[[int, int], None], tuple[int, int]]:
+        """What the fork server runs to have this matrix built for the workers it forks next
+        (`prebuild_lower_triangular`)."""
+        return prebuild_lower_triangular, (self.d, self.seed)
+
+
+def prebuild_lower_triangular(d: int, seed: int) -> None:
+    """Build the matrix in this process (the fork server) for the workers it forks next.
+    Only the latest one is kept: a batch uses one seed, so one matrix serves every
+    submission (~30 ms less per worker that gets it)."""
+    if (d, seed) not in _PREBUILT:
+        _PREBUILT.clear()
+        _PREBUILT[(d, seed)] = build_lower_triangular(d, seed)
+
+
+_PREBUILT: dict[tuple[int, int], Tensor] = {}
