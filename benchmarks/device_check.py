@@ -19,13 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from grader.exercises import EXERCISES
-from grader.runner.zygote import Zygote, shared_zygote
-from tests.wrong.mutants import MUTANTS, materialize
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `tests.wrong.mutants` lives in the checkout, not the package
+
+import torch  # noqa: E402
+
+from grader.exercises import EXERCISES  # noqa: E402
+from grader.runner.zygote import Zygote, shared_zygote  # noqa: E402
+from tests.wrong.mutants import MUTANTS, materialize  # noqa: E402
 
 
 def submissions(exercise_id: str, scratch: Path) -> list[Path]:
