@@ -223,3 +223,30 @@ def test_a_matrix_the_fork_server_prebuilt_reaches_the_worker_unchanged() -> Non
         assert server.built_for("exercise_02_triangular_logdet") == (token.prebuild_call(),)
     finally:
         server.close()
+
+
+def test_a_worker_cannot_write_to_the_prebuilt_matrix_of_its_fork_server() -> None:
+    """The matrix is a private mapping: writes in a forked child stay in the child."""
+    import os
+
+    from grader.testing.flows_02 import (
+        _PREBUILT,
+        build_lower_triangular,
+        prebuild_lower_triangular,
+    )
+
+    prebuild_lower_triangular(40, 3)
+    shared = _PREBUILT[(40, 3)]
+    before = shared.clone()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        build_lower_triangular(40, 3).fill_(7.0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert torch.equal(shared, before)
+
+
+def test_rebuilt_tensors_own_resizable_storage() -> None:
+    back = roundtrip(torch.arange(6.0))
+    back.resize_(10)  # a student may use out= or resize_ on an argument
+    assert back.shape == (10,)

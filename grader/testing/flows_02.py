@@ -61,7 +61,9 @@ def build_lower_triangular(d: int, seed: int) -> Tensor:
 def _zeros_on_demand(d: int) -> Tensor:
     """A (1, d, d) float64 tensor of zeros backed by an anonymous map (zero-filled lazily)."""
     size = d * d * 8
-    buffer = mmap.mmap(-1, max(size, 1))
+    # private, not mmap's default MAP_SHARED: a worker's writes must never reach the fork
+    # server's prebuilt copy or another worker
+    buffer = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE)
     return torch.frombuffer(buffer, dtype=torch.float64, count=d * d).view(1, d, d)
 
 
