@@ -44,11 +44,15 @@ def dumps(value: Any) -> bytes:
 
 
 def rebuild_tensor(dtype: str, shape: tuple[int, ...], data: bytes) -> torch.Tensor:
-    """The tensor `_reduce_plain` took apart: a fresh, writable, contiguous CPU tensor."""
+    """The tensor `_reduce_plain` took apart: a fresh, writable, resizable, contiguous CPU
+    tensor with its own storage (as `torch.load` would give)."""
     kind = getattr(torch, dtype)
-    if not data:
-        return torch.empty(shape, dtype=kind)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(kind).reshape(shape)
+    tensor = torch.empty(shape, dtype=kind)
+    if data:  # copied, not wrapped: storage over a foreign buffer cannot be resized
+        tensor.view(-1).view(torch.uint8).copy_(
+            torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        )
+    return tensor
 
 
 def rebuild_parameter(data: Any, requires_grad: bool) -> torch.nn.Parameter:
