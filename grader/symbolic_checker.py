@@ -16,7 +16,10 @@ The same limits hold: the grader waits at most `timeout_s` for the answer and ot
 kills the helper (the next decision starts a fresh one) and raises `SymbolicTimeout`; the
 helper caps its address space at its size after importing sympy plus
 `MEMORY_HEADROOM_BYTES`, and reports a failure (out of memory, ...) as `SymbolicInputError`.
-A decision the helper crashed on is not retried.
+A decision the helper crashed on is not retried. One student's expression must not change
+the next one's verdict: the helper empties sympy's cache after every decision and is
+replaced after any failure. It starts (and says it is ready) before a decision's time
+limit begins, from `/` with the fork server's minimal environment.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from grader.runner.sandbox import zygote_env
 from grader.symbolic import (
     MAX_CANDIDATES,
     SymbolicInputError,
@@ -43,6 +47,8 @@ from grader.symbolic import (
 
 _LENGTH = struct.Struct("!Q")
 MAX_REPLY_BYTES = 1 << 16
+READY_TIMEOUT_S = 120.0
+READY = {"ready": True}
 
 
 class SymbolicChecker:
@@ -57,7 +63,11 @@ class SymbolicChecker:
         """Same contract as `grader.symbolic.first_equivalent`."""
         if not 1 <= len(candidates) <= MAX_CANDIDATES:
             raise ValueError(f"between 1 and {MAX_CANDIDATES} candidates are needed")
-        process = self._running()
+        try:
+            process = self._running()
+        except (OSError, EOFError, ValueError, TimeoutError):
+            self.close()
+            raise SymbolicInputError("the expression could not be checked") from None
         payload = pickle.dumps((expr, list(candidates), seed))
         try:
             _write_frame(process.stdin, payload)
@@ -71,6 +81,7 @@ class SymbolicChecker:
             self.close()
             raise SymbolicInputError("the expression could not be checked") from None
         if "error" in reply:
+            self.close()  # whatever it left behind (a grown heap) goes with it
             raise SymbolicInputError(f"the expression could not be checked ({reply['error']})")
         match = reply.get("match")
         return match if isinstance(match, int) else None
@@ -88,6 +99,7 @@ class SymbolicChecker:
                 stream.close()  # type: ignore[union-attr]
 
     def _running(self) -> subprocess.Popen[bytes]:
+        """The helper, started and ready (its start-up is not part of any time limit)."""
         if self._process is None or self._process.poll() is not None:
             self.close()
             self._process = subprocess.Popen(
@@ -96,7 +108,11 @@ class SymbolicChecker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 bufsize=0,  # raw pipes: `select` sees every byte that arrived
+                cwd="/",
+                env=zygote_env(),
             )
+            if _read_frame(self._process.stdout, time.monotonic() + READY_TIMEOUT_S) != READY:
+                raise ValueError("the helper did not start")
         return self._process
 
 
@@ -148,11 +164,14 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:  # pragma: no cover 
 
     gc.enable()
 
+    from sympy.core.cache import clear_cache
+
     from grader.runner.confine import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when we stop
     die_with_parent()
     _cap_memory()
+    _write_frame(replies, json.dumps(READY).encode())
     while True:
         header = requests.read(_LENGTH.size)
         if len(header) < _LENGTH.size:
@@ -161,8 +180,9 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:  # pragma: no cover 
         expr, candidates, seed = pickle.loads(requests.read(size))
         try:
             reply: dict[str, Any] = {"match": _first_match(expr, candidates, seed)}
-        except Exception as err:  # MemoryError included: report it, keep serving
+        except Exception as err:  # MemoryError included: report it (the grader replaces us)
             reply = {"error": f"{type(err).__name__}: {err}".splitlines()[0][:300]}
+        clear_cache()  # nothing of this decision may shape the next one
         _write_frame(replies, json.dumps(reply).encode())
 
 

@@ -90,3 +90,13 @@ def test_the_helper_goes_when_its_grader_closes_the_pipe(checker: SymbolicChecke
     assert process is not None and process.stdin is not None
     process.stdin.close()
     assert process.wait(timeout=10) == 0
+
+
+def test_a_failed_decision_replaces_the_helper(checker: SymbolicChecker) -> None:
+    """After an error reply nothing of that decision (a grown heap, a cache) may remain."""
+    assert equivalent(a, a)
+    first = checker._process
+    with pytest.raises(symbolic.SymbolicInputError):
+        checker.first_equivalent("not an expression", [GAUSSIAN], 10.0, 1)
+    assert checker._process is None and first is not None and first.poll() is not None
+    assert equivalent(GAUSSIAN, GAUSSIAN)
