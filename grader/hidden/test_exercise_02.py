@@ -54,8 +54,9 @@ LOG_OF_PRODUCT = (
     "(log -> -inf) or overflows to inf for large d, while sum_i log|J_ii| is an ordinary number"
 )
 DENSE_DETERMINANT = (
-    "formed a dense determinant: O(d^3) work (det, slogdet, logdet or an LU factorisation); "
-    "for a triangular matrix log|det J| = sum_i log|J_ii| costs O(d)"
+    "formed a dense determinant: O(d^3) work (det, slogdet, logdet or an LU factorisation), "
+    "or worked on the whole d x d matrix (J.abs(), J * eye: O(d^2)); for a triangular matrix "
+    "log|det J| = sum_i log|J_ii| costs O(d): take J.diagonal(dim1=-2, dim2=-1) first"
 )
 INCLUSIVE_MASK = (
     "the conditioner must see z_<i only: mask with the strictly lower triangle tril(W, -1); "

@@ -100,6 +100,8 @@ def _confine(sock: Any, sandbox: dict[str, Any], device: str, limit: Limits) -> 
         confine.drop_privileges(int(sandbox["uid"]))
     confine.no_new_privileges()
     os.chdir(tempfile.gettempdir())
+    if any(name in sys.modules for name in FORBIDDEN_MODULES):  # the fork server dropped them
+        raise confine.ConfinementFailed("a reference module is loaded in the worker")
     sys.meta_path.insert(0, _Forbidden())
     return output
 
