@@ -18,7 +18,10 @@ from grader.batch.runner import run_batch
 from grader.exercises import PROJECT_ROOT
 from grader.gradebook import Gradebook
 
-STUDENTS = 24  # enough that the batch is still running when the test interrupts it
+# A hanging submission (its calls run into the time limit) after the first two keeps the
+# batch busy for seconds when the test interrupts it; honest ones grade in ~0.05 s each.
+KINDS = ["correct", "wrong_sign", "hanging", "stub", "correct", "hanging", "wrong_sign", "correct"]
+STUDENTS = len(KINDS)
 
 
 def _rows(book: Path) -> int:
@@ -56,7 +59,7 @@ def _stop_after(process: subprocess.Popen, book: Path, rows: int, sig: int) -> s
 
 def test_interrupted_and_killed_batch_resumes(tmp_path):
     root = tmp_path / "subs"
-    make_class(root, ["correct", "wrong_sign", "stub", "correct"] * (STUDENTS // 4))
+    make_class(root, KINDS)
     book = tmp_path / "gb.sqlite"
 
     first = _start_batch(root, book)
@@ -84,4 +87,4 @@ def test_interrupted_and_killed_batch_resumes(tmp_path):
     assert sorted(s.student for s in current) == sorted(p.name for p in root.iterdir())
     assert [r.status for r in runs] == ["interrupted", "running", "finished"]
     scores = {s.student: s.score for s in current}
-    assert scores["s01_correct"] == 10 and scores["s03_stub"] == 0
+    assert scores["s01_correct"] == 10 and scores["s04_stub"] == 0 and scores["s03_hanging"] < 10
