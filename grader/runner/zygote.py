@@ -305,11 +305,7 @@ def _namespace_init(
     supervisor exits, every process left in the namespace is killed by the kernel."""
     status_sock = socket.socket(fileno=status_fd)
     try:
-        zygote_sock.close()
-        _close_all_but(fd, status_fd)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        confine.die_with_parent()
+        _leave_fork_server(zygote_sock, fd, status_fd)
         tmp_bytes = int(spec.kwargs.get("limits", {}).get("tmp_bytes", 64 << 20))
         confine.enter_namespaces(config["hide"], tmp_bytes, confine.INIT_NAMESPACES)
         confine.mount_proc()
@@ -324,15 +320,23 @@ def _monitor(
     """Become a subreaper, then supervise the worker (see `_supervise`)."""
     status_sock = socket.socket(fileno=status_fd)
     try:
-        zygote_sock.close()
-        _close_all_but(fd, status_fd)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.setsid()
-        confine.die_with_parent()
+        _leave_fork_server(zygote_sock, fd, status_fd)
         reaper = confine.become_subreaper()
     except BaseException as err:
         _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
     _supervise(fd, status_sock, spec, config, reaper)
+
+
+def _leave_fork_server(
+    zygote_sock: socket.socket, fd: int, status_fd: int
+) -> None:  # pragma: no cover - runs in the forked supervisor
+    """A supervisor's first steps: keep only the worker's two sockets, its own session,
+    default SIGCHLD (it waits for its worker), and death with the fork server."""
+    zygote_sock.close()
+    _close_all_but(fd, status_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    confine.die_with_parent()
 
 
 def _supervise(

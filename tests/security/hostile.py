@@ -123,6 +123,17 @@ def assert_score(result: ExerciseResult, expected: float) -> None:
 
 # Attack building blocks shared by the single-submission and the batch attack tests.
 
+FORK_BOMB = """
+def affine_coupling_forward(z, conditioner, clamp=None):
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+
+affine_coupling_inverse = affine_coupling_forward
+"""
+
 FIND_SOCKET = """
 import gc, socket, struct, json, pickle
 

@@ -24,6 +24,7 @@ from hostile import (
     FAST,
     FILE,
     FIND_SOCKET,
+    FORK_BOMB,
     REFERENCE,
     ROOT,
     STEAL_FROM_CANDIDATES,
@@ -177,18 +178,7 @@ def _class(root: Path, gradebook: Path, marker: str, marker_file: Path) -> dict[
             ZEROS,
         )
     if PLAN.drop_uid:  # RLIMIT_NPROC only binds under a dedicated uid
-        students["s10_fork_bomb"] = source(
-            """
-            def affine_coupling_forward(z, conditioner, clamp=None):
-                while True:
-                    try:
-                        os.fork()
-                    except OSError:
-                        pass
-
-            affine_coupling_inverse = affine_coupling_forward
-            """
-        )
+        students["s10_fork_bomb"] = source(FORK_BOMB)
     return students
 
 

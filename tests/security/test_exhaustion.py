@@ -11,7 +11,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hostile import FAST, assert_score, background_processes, messages, sandbox_processes, source
+from hostile import (
+    FAST,
+    FORK_BOMB,
+    assert_score,
+    background_processes,
+    messages,
+    sandbox_processes,
+    source,
+)
 
 from grader.runner import sandbox
 
@@ -122,20 +130,7 @@ def test_memory_bomb(grade) -> None:
 
 @needs_dedicated_uid
 def test_fork_bomb(grade) -> None:
-    result = grade(
-        source(
-            """
-            def affine_coupling_forward(z, conditioner, clamp=None):
-                while True:
-                    try:
-                        os.fork()
-                    except OSError:
-                        pass
-
-            affine_coupling_inverse = affine_coupling_forward
-            """
-        )
-    )
+    result = grade(source(FORK_BOMB))
     assert_score(result, 1)
     assert "more than 1 s" in messages(result) or "in total" in messages(result)
 
