@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import pickle
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from grader.session import grade_exercise
 from grader.testing.flows_02 import (
     LargeLowerTriangular,
+    WatchedMatrix,
+    WholeMatrixDecomposition,
     build_lower_triangular,
     triangular_diagonal,
 )
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_02_triangular_logdet as reference
 from tests.exercise_grading import GradeMutant, GradingContract, failed_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE = "exercise_02_triangular_logdet.py"
 
 
 class TestGrading(GradingContract):
@@ -40,9 +47,32 @@ def generator() -> torch.Generator:
 
 
 def test_dense_determinant_loses_only_the_cost_point(graded_mutant: GradeMutant) -> None:
-    """Its values are right, so the cost test alone must catch it."""
+    """Its values are right, so the cost test alone must catch it, naming the call at once
+    (torch.linalg.slogdet on the watched matrix) instead of waiting for the time limit."""
     result = graded_mutant("exercise-02", "dense_determinant")
     assert sorted(failed_outputs(result)) == ["triangular_cost"]
+    output = failed_outputs(result)["triangular_cost"]
+    assert "computed torch.linalg.slogdet of the whole (1, 6000, 6000) matrix" in output
+    assert "ran for more than" not in output
+
+
+def test_a_dense_determinant_the_watch_cannot_see_meets_the_time_limit(tmp_path) -> None:
+    """numpy's slogdet on a copy escapes `WatchedMatrix`; the time limit still stops it."""
+    source = (
+        (ROOT / "solutions" / FILE)
+        .read_text()
+        .replace(
+            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:",
+            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:\n"
+            "    import numpy\n"
+            "    return torch.from_numpy(numpy.linalg.slogdet(jacobian.numpy())[1])\n\n\n"
+            "def _unused(jacobian: Tensor) -> Tensor:",
+        )
+    )
+    (tmp_path / FILE).write_text(source)
+    result = grade_exercise("exercise-02", tmp_path, seed=0)
+    failed = failed_outputs(result)
+    assert "your function ran for more than 0.5 s and was stopped" in failed["triangular_cost"]
 
 
 # ---------------------------------------------------------------- reference vs oracles
@@ -103,11 +133,45 @@ def test_large_triangular_token_is_small_and_builds_the_matrix() -> None:
     payload = pickle.dumps(token)
     assert len(payload) < 500
     matrix = pickle.loads(payload)
-    assert type(matrix) is torch.Tensor and matrix.shape == (1, 50, 50)
+    assert type(matrix) is WatchedMatrix and matrix.shape == (1, 50, 50)
     assert torch.count_nonzero(torch.triu(matrix[0], 1)) == 0
     assert torch.count_nonzero(torch.tril(matrix[0], -1)) > 0  # not merely diagonal
     torch.testing.assert_close(torch.diagonal(matrix[0]), triangular_diagonal(50, 7))
     assert torch.equal(matrix, build_lower_triangular(50, 7))
+
+
+@pytest.mark.parametrize(
+    "decompose",
+    [
+        lambda j: torch.linalg.slogdet(j),
+        lambda j: torch.linalg.slogdet(A=j),
+        lambda j: j.det(),
+        lambda j: torch.logdet(j),
+        lambda j: torch.linalg.lu_factor(j),
+        lambda j: torch.linalg.inv(j),
+        lambda j: torch.linalg.eigvals(j),
+    ],
+)
+def test_the_watched_matrix_refuses_whole_matrix_decompositions(decompose) -> None:
+    matrix = pickle.loads(pickle.dumps(LargeLowerTriangular(40, seed=2)))
+    with pytest.raises(WholeMatrixDecomposition, match=r"of the whole \(1, 40, 40\) matrix"):
+        try:
+            decompose(matrix)
+        except Exception:  # what a student's blanket except would do: it must not hide it
+            pytest.fail("WholeMatrixDecomposition was caught as an Exception")
+
+
+def test_everything_else_on_the_watched_matrix_is_plain_torch() -> None:
+    matrix = pickle.loads(pickle.dumps(LargeLowerTriangular(40, seed=2)))
+    plain = build_lower_triangular(40, 2)
+    diagonal = torch.diagonal(matrix, dim1=-2, dim2=-1)
+    assert type(diagonal) is torch.Tensor and type(matrix.abs()) is torch.Tensor
+    torch.testing.assert_close(diagonal, torch.diagonal(plain, dim1=-2, dim2=-1))
+    copied = matrix.clone()
+    assert type(copied) is torch.Tensor
+    torch.testing.assert_close(
+        torch.linalg.slogdet(copied).logabsdet, reference.triangular_log_abs_det(plain)
+    )
 
 
 def test_cost_matrix_builds_quickly() -> None:

@@ -3,7 +3,9 @@
 Inputs are drawn per test from the run's seed; expected values come from `solutions`,
 cross-checked by independent oracles (round trip, finite-difference Jacobian + slogdet of
 the student's own map, the unit's worked numbers). A cost test rejects a dense O(d^3)
-determinant by a time limit that a correct O(d) answer meets a thousand times over.
+determinant: at once when the student's code decomposes the whole matrix with torch
+(`flows_02.WatchedMatrix`), otherwise by a time limit that a correct O(d) answer meets a
+thousand times over.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from grader.runner.errors import StudentTimeout
+from grader.runner.errors import StudentRaised, StudentTimeout
 from grader.testing import (
     describe,
     expect_close,
@@ -28,7 +30,11 @@ from grader.testing import (
     expect_unchanged,
 )
 from grader.testing.checks import fail, lazy, part_of
-from grader.testing.flows_02 import LargeLowerTriangular, triangular_diagonal
+from grader.testing.flows_02 import (
+    LargeLowerTriangular,
+    WholeMatrixDecomposition,
+    triangular_diagonal,
+)
 from grader.testing.oracles import perturbation_batch
 
 CASES = [
@@ -283,6 +289,15 @@ def test_triangular_cost(student_cpu, rng):
         fail(
             f"{what} within {COST_TIMEOUT_S:g} s (a diagonal sum takes milliseconds)",
             f"your function ran for more than {COST_TIMEOUT_S:g} s and was stopped",
+            DENSE_DETERMINANT,
+        )
+    except StudentRaised as err:
+        refused = err.detail.removeprefix(f"{WholeMatrixDecomposition.__name__}: ")
+        if refused == err.detail:
+            raise
+        fail(
+            f"{what}: O(d) work, no determinant or factorisation of the whole matrix",
+            f"your function computed {refused} and was stopped before it finished",
             DENSE_DETERMINANT,
         )
     diagonal = triangular_diagonal(COST_D, seed)

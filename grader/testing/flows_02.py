@@ -10,6 +10,13 @@ The matrix lives in an anonymous memory map, which the kernel hands out as zero 
 demand, and its off-diagonal entries sit in a narrow band just below the diagonal: only the
 ~6k pages that hold the diagonal are ever written (random positions touched ~26k pages,
 `torch.zeros` all 70k). Building it takes ~45 ms instead of ~110 ms with random positions.
+
+The tensor the student receives is a `WatchedMatrix`: a determinant or a factorisation of
+the whole matrix (`torch.linalg.slogdet(J)`, `J.det()`, `torch.linalg.lu_factor(J)`, ...)
+raises `WholeMatrixDecomposition` at once instead of running for seconds, so the cost test
+can name the mistake without waiting for its time limit. Every other operation returns an
+ordinary tensor; O(d^3) work the watch does not see (a copy first, numpy) still meets the
+time limit.
 """
 
 from __future__ import annotations
@@ -21,9 +28,52 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor
+from torch.overrides import resolve_name
 
 OFF_DIAGONAL_ENTRIES = 20_000
 BAND = 5  # off-diagonal entries lie at most this many columns left of the diagonal
+# Determinants and factorisations of a d x d matrix: O(d^3) work whatever the matrix holds.
+# Names as `torch.linalg.<name>`, `torch.<name>` and `Tensor.<name>` give them.
+WHOLE_MATRIX_DECOMPOSITIONS = frozenset(
+    {
+        "det", "logdet", "slogdet", "linalg_det", "linalg_slogdet",
+        "inverse", "linalg_inv", "linalg_inv_ex", "linalg_pinv", "pinverse",
+        "lu", "linalg_lu", "linalg_lu_factor", "linalg_lu_factor_ex",
+        "linalg_solve", "linalg_solve_ex", "cholesky", "linalg_cholesky", "linalg_cholesky_ex",
+        "qr", "linalg_qr", "svd", "linalg_svd", "linalg_svdvals",
+        "linalg_eig", "linalg_eigvals", "linalg_eigh", "linalg_eigvalsh", "linalg_matrix_rank",
+    }
+)  # fmt: skip
+
+
+class WholeMatrixDecomposition(BaseException):
+    """Raised in the worker when student code decomposes the whole cost-test matrix.
+
+    A BaseException, so that an `except Exception` in the student's code does not hide it
+    (the worker reports it like any other exception: `WholeMatrixDecomposition: ...`)."""
+
+
+class WatchedMatrix(Tensor):
+    """A tensor that refuses `WHOLE_MATRIX_DECOMPOSITIONS`; what any operation returns is
+    a plain `torch.Tensor` (only the matrix itself is watched)."""
+
+    @classmethod
+    def __torch_function__(
+        cls,
+        func: Callable[..., object],
+        types: tuple[type, ...],
+        args: tuple[object, ...] = (),
+        kwargs: dict[str, object] | None = None,
+    ) -> object:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in WHOLE_MATRIX_DECOMPOSITIONS:
+            given = (*args, *kwargs.values())
+            shape = next((tuple(a.shape) for a in given if isinstance(a, WatchedMatrix)), ())
+            raise WholeMatrixDecomposition(
+                f"{resolve_name(func) or func} of the whole {shape} matrix"
+            )
+        with torch._C.DisableTorchFunctionSubclass():
+            return func(*args, **kwargs)
 
 
 def triangular_diagonal(d: int, seed: int) -> Tensor:
@@ -67,9 +117,15 @@ def _zeros_on_demand(d: int) -> Tensor:
     return torch.frombuffer(buffer, dtype=torch.float64, count=d * d).view(1, d, d)
 
 
+def watched_lower_triangular(d: int, seed: int) -> WatchedMatrix:
+    """`build_lower_triangular(d, seed)` as a `WatchedMatrix` (same storage)."""
+    return build_lower_triangular(d, seed).as_subclass(WatchedMatrix)
+
+
 @dataclass(frozen=True)
 class LargeLowerTriangular:
-    """Stands for `build_lower_triangular(d, seed)`; becomes that tensor when unpickled.
+    """Stands for `build_lower_triangular(d, seed)`; becomes that matrix, watched
+    (`watched_lower_triangular`), when unpickled.
 
     `BUILT_IN_WORKER` asks the client to start a call's time limit only once the worker
     has built it (~45 ms for d = 6000), not when the request is sent."""
@@ -79,7 +135,7 @@ class LargeLowerTriangular:
     seed: int
 
     def __reduce__(self) -> tuple[object, tuple[int, int]]:
-        return build_lower_triangular, (self.d, self.seed)
+        return watched_lower_triangular, (self.d, self.seed)
 
     def prebuild_call(self) -> tuple[Callable[[int, int], None], tuple[int, int]]:
         """What the fork server runs to have this matrix built for the workers it forks next
