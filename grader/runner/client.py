@@ -73,7 +73,8 @@ class _Worker:
                 sock.close()
 
     def ending(self) -> dict[str, Any]:
-        """How the worker ended, as its monitor reported it ({} if unknown)."""
+        """How the worker ended, as the fork server or its supervisor reported it ({} if
+        unknown)."""
         self.status.settimeout(STATUS_TIMEOUT_S)
         try:
             report = json.loads(protocol.recv_frame(self.status, 4096))
@@ -308,7 +309,7 @@ class StudentModule(FunctionProxy):
         )
 
     def _ended(self, function: str, report: dict[str, Any]) -> errors.StudentError:
-        """Explain how a worker ended on its own, from its monitor's report."""
+        """Explain how a worker ended on its own, from the report on its status socket."""
         limits = self._limits
         sig = report.get("signal")
         if sig == getattr(signal, "SIGXCPU", None):

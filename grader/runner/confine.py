@@ -203,8 +203,8 @@ def drop_capability_bounding_set() -> None:
     """Empty the capability bounding set (what any later exec could gain), best effort.
 
     The fork server does this once: children inherit the set, and this process keeps its
-    effective capabilities (its supervisors still mount). Dropping it in every worker cost
-    ~2 ms of the ~40 prctl calls each."""
+    effective capabilities (a namespace worker still mounts before it drops its uid).
+    Dropping it in every worker cost ~2 ms of the ~40 prctl calls each."""
     for cap in range(64):
         if _prctl(PR_CAPBSET_DROP, cap) != 0:
             break  # past the last capability this kernel knows, or not allowed

@@ -107,11 +107,18 @@ def size_text(n: int) -> str:
     return _size(n)
 
 
-def apply_rlimits(limits: Limits, *, memory: bool, processes: bool) -> list[str]:
+def apply_rlimits(
+    limits: Limits, *, memory: bool, processes: bool, cpu_grace_seconds: int = 2
+) -> list[str]:
     """Set the worker's rlimits (call in the worker, before student code). Returns the names
-    of the limits that could not be set (macOS refuses some)."""
+    of the limits that could not be set (macOS refuses some).
+
+    At `cpu_seconds` of CPU Linux sends SIGXCPU, and SIGKILL `cpu_grace_seconds` later
+    (the hard limit) in case the student ignores it. A namespace's pid 1 never gets
+    SIGXCPU, so it passes 0: SIGKILL at the limit."""
+    cpu_hard = limits.cpu_seconds + cpu_grace_seconds
     wanted: list[tuple[str, int, int, int]] = [
-        ("cpu", resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 2),
+        ("cpu", resource.RLIMIT_CPU, limits.cpu_seconds, cpu_hard),
         ("file size", resource.RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
         ("open files", resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
         ("core", resource.RLIMIT_CORE, 0, 0),

@@ -55,7 +55,7 @@ def serve(
     device: str,
     limits: dict[str, Any],
 ) -> None:  # pragma: no cover - runs in a forked child
-    """Entry point called by the fork server's monitor in the forked worker."""
+    """Entry point of the forked worker (pid 1 of its namespace, or a supervisor's child)."""
     limit = Limits(**limits)
     try:
         output = _confine(sock, sandbox, device, limit)
@@ -93,7 +93,8 @@ def _confine(sock: Any, sandbox: dict[str, Any], device: str, limit: Limits) -> 
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     _limit_threads(limit.threads)
     drop = bool(sandbox.get("drop_uid"))
-    failed = apply_rlimits(limit, memory=device == "cpu", processes=drop)
+    grace = 0 if os.getpid() == 1 else 2  # pid 1 of its namespace: SIGXCPU would be ignored
+    failed = apply_rlimits(limit, memory=device == "cpu", processes=drop, cpu_grace_seconds=grace)
     if drop and failed:
         raise confine.ConfinementFailed(f"could not set rlimits: {', '.join(failed)}")
     if drop:

@@ -8,18 +8,22 @@ Importing torch once here makes each worker cost milliseconds instead of ~2 s.
 Grader <-> fork server, over one Unix socket:
     server -> {"namespaces": bool, "drop_uid": bool}          once, when ready (a frame)
     grader -> pickle of a `WorkerSpec` + two fds (SCM_RIGHTS)  per worker
-    server -> the supervisor's pid (8 bytes; -1 when its namespace could not be made)
+    server -> the forked child's pid (8 bytes; -1 when its namespace could not be made)
 
-Per worker the server forks a *supervisor* (trusted code): with per-worker namespaces the
-supervisor is created as pid 1 of a fresh pid namespace and enters the other namespaces
-itself; without them it is a plain child that becomes a subreaper. The supervisor forks
-the *worker* (which drops to its own uid and runs student code), waits for it, kills
-anything it left behind and reports how it ended on the second fd, the status socket.
+The second fd is the status socket: one frame, `{"exit": code}` or `{"signal": number}`,
+says how the worker ended. It is written by trusted code only, never by the worker:
+
+* with per-worker namespaces the server forks the worker itself as pid 1 of a fresh pid
+  namespace (`_namespace_worker`): it enters the other namespaces, then runs the worker,
+  which drops to its own uid before any student code. When it exits, Linux kills whatever
+  it left in the namespace. The server reaps it and writes the report (`_Endings`).
+* without them the server forks a *supervisor* that becomes a subreaper and forks the
+  worker, waits for it, kills anything it left behind and writes the report (`_monitor`).
 
 Every fork copies the server's page tables (~150 MB of torch and Python state) and every
-exit tears them down, ~10-20 ms of CPU each: hence two processes per worker, not three,
-and `gc.freeze()` before serving, so that a garbage collection in a worker does not touch
-(and copy) every object the server imported.
+exit tears them down, ~5-20 ms of CPU each: hence one process per worker where namespaces
+allow it, and `gc.freeze()` before serving, so that a garbage collection in a worker does
+not touch (and copy) every object the server imported.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import os
 import pickle
 import random
+import select
 import signal
 import socket
 import struct
@@ -61,8 +66,8 @@ class WorkerSpec:
 
 @dataclass
 class Spawned:
-    """A worker as the grader sees it: its supervisor's pid (in the server's pid namespace),
-    the conversation socket and the status socket."""
+    """A worker as the grader sees it: the pid of the server's child (the worker itself, or
+    its supervisor; in the server's pid namespace), the conversation and status sockets."""
 
     monitor_pid: int
     sock: socket.socket
@@ -224,7 +229,6 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
     confine.drop_capability_bounding_set()
     drop_uid = bool(config.get("drop_uid")) and confine.can_drop_privileges(sandbox.UID_BASE)
     protocol.send_frame(sock, json.dumps({"namespaces": namespaces, "drop_uid": drop_uid}).encode())
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     gc.freeze()  # what is alive now is shared with every worker: keep collections off it
     gc.enable()  # workers collect their own garbage
     if config.get("huge_pages"):
@@ -241,9 +245,66 @@ def _own_pid_namespace() -> int | None:  # pragma: no cover - runs in the fork s
         return None
 
 
+class _Endings:  # pragma: no cover - runs in the fork server
+    """The server's children as they end: every one is reaped; for a worker the server
+    forked itself (namespace path) it reports how it ended on that worker's status socket.
+
+    SIGCHLD only wakes the serving loop (a byte on `wakeup`); reaping happens there, after
+    a child's status socket was recorded, so no ending is missed however early it comes."""
+
+    def __init__(self) -> None:
+        self.wakeup, write_end = os.pipe()
+        os.set_blocking(self.wakeup, False)
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        self._reports: dict[int, tuple[socket.socket, int]] = {}
+
+    def expect(self, pid: int, status_fd: int, cpu_seconds: int) -> None:
+        """Report the ending of child `pid` on `status_fd` (the server keeps a duplicate)."""
+        self._reports[pid] = (socket.socket(fileno=os.dup(status_fd)), cpu_seconds)
+
+    def reap(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self.wakeup, 4096):
+                pass
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            expected = self._reports.pop(pid, None)
+            if expected is not None:
+                status_sock, cpu_seconds = expected
+                cpu_used = usage.ru_utime + usage.ru_stime
+                _report(status_sock, ending(status, cpu_used, cpu_seconds), leave=False)
+
+
+def ending(status: int, cpu_used: float, cpu_seconds: int) -> dict[str, int]:
+    """How a worker that was pid 1 of its namespace ended, from its wait status.
+
+    Linux ignores SIGXCPU for a namespace's pid 1, so such a worker gets no grace period
+    past its CPU limit: RLIMIT_CPU's hard limit sends SIGKILL at `cpu_seconds`. A SIGKILL
+    with that much CPU used is therefore reported as SIGXCPU, what the student should read."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL and cpu_used >= cpu_seconds - 0.05:
+            sig = signal.SIGXCPU
+        return {"signal": int(sig)}
+    return {"exit": os.WEXITSTATUS(status)}
+
+
 def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no cover
+    endings = _Endings()
     next_uid = random.randrange(sandbox.UID_COUNT)
     while True:
+        readable, _, _ = select.select([sock, endings.wakeup], [], [])
+        if endings.wakeup in readable:
+            endings.reap()
+        if sock not in readable:
+            continue
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 2)
         except OSError:
@@ -256,7 +317,10 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
         next_uid += 1
         worker_config = {k: v for k, v in config.items() if k != "pidns"} | {"uid": uid}
         if config["namespaces"]:
-            pid = _fork_namespace_init(sock, fds, spec, worker_config, config["pidns"])
+            pid = _fork_namespace_worker(sock, fds, spec, worker_config, config["pidns"])
+            if pid > 0:
+                cpu_seconds = int(spec.kwargs.get("limits", {}).get("cpu_seconds", 60))
+                endings.expect(pid, fds[1], cpu_seconds)
         else:
             pid = os.fork()
             if pid == 0:
@@ -275,43 +339,47 @@ def _prebuild(calls: tuple[Any, ...]) -> None:  # pragma: no cover - in the fork
             function(*args)
 
 
-def _fork_namespace_init(
+def _fork_namespace_worker(
     sock: socket.socket, fds: list[int], spec: WorkerSpec, config: dict[str, Any], pidns: int
 ) -> int:  # pragma: no cover - runs in the fork server
-    """Fork the worker's supervisor as pid 1 of a fresh pid namespace; its pid (-1 when no
-    namespace could be made: the worker is told so in place of its greeting).
+    """Fork the worker as pid 1 of a fresh pid namespace; its pid (-1 when no namespace
+    could be made: the worker is told so in place of its greeting).
     PidNamespaceStuck propagates: the server stops rather than fork into a wrong namespace."""
     try:
         pid = confine.fork_in_new_pid_namespace(pidns)
     except confine.PidNamespaceStuck:
         raise
     except (confine.ConfinementFailed, OSError) as err:
-        refusal = {"status": "sandbox-failed", "message": f"{type(err).__name__}: {err}"[:500]}
-        with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fds[0])) as worker_sock:
-            protocol.send_reply(worker_sock, refusal, [])
+        _refuse(fds[0], err)
         return -1
     if pid == 0:
-        _namespace_init(sock, fds[0], fds[1], spec, config)
+        _namespace_worker(sock, fds[0], spec, config)
     return pid
 
 
-def _namespace_init(
-    zygote_sock: socket.socket, fd: int, status_fd: int, spec: WorkerSpec, config: dict[str, Any]
-) -> None:  # pragma: no cover - runs as pid 1 of the worker's fresh pid namespace
-    """Enter the other namespaces, mount /proc, then supervise the worker (`_supervise`).
+def _refuse(fd: int, err: BaseException) -> None:  # pragma: no cover - fork server or child
+    """Tell the grader, in place of the worker's greeting, that its sandbox failed."""
+    refusal = {"status": "sandbox-failed", "message": f"{type(err).__name__}: {err}"[:500]}
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as worker_sock:
+        protocol.send_reply(worker_sock, refusal, [])
 
-    The supervisor is pid 1, so the worker is pid 2: Linux ignores default-action signals
-    such as SIGXCPU for a namespace's pid 1, and the worker must die of them. When the
-    supervisor exits, every process left in the namespace is killed by the kernel."""
-    status_sock = socket.socket(fileno=status_fd)
+
+def _namespace_worker(
+    zygote_sock: socket.socket, fd: int, spec: WorkerSpec, config: dict[str, Any]
+) -> None:  # pragma: no cover - runs as pid 1 of the worker's fresh pid namespace
+    """Enter the other namespaces, mount /proc, then run the worker (`_run_worker`).
+
+    The status socket stays with the server, which reports how this process ended; when it
+    exits, every process left in the namespace is killed by the kernel."""
     try:
-        _leave_fork_server(zygote_sock, fd, status_fd)
+        _leave_fork_server(zygote_sock, fd)
         tmp_bytes = int(spec.kwargs.get("limits", {}).get("tmp_bytes", 64 << 20))
         confine.enter_namespaces(config["hide"], tmp_bytes, confine.INIT_NAMESPACES)
         confine.mount_proc()
     except BaseException as err:
-        _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
-    _supervise(fd, status_sock, spec, config, False)  # leaving kills the namespace
+        _refuse(fd, err)
+        os._exit(71)
+    _run_worker(fd, spec, config)
 
 
 def _monitor(
@@ -321,6 +389,7 @@ def _monitor(
     status_sock = socket.socket(fileno=status_fd)
     try:
         _leave_fork_server(zygote_sock, fd, status_fd)
+        os.setsid()  # out of the server's process group; the worker makes its own
         reaper = confine.become_subreaper()
     except BaseException as err:
         _report(status_sock, {"sandbox_failed": f"{type(err).__name__}: {err}"[:500]})
@@ -328,20 +397,20 @@ def _monitor(
 
 
 def _leave_fork_server(
-    zygote_sock: socket.socket, fd: int, status_fd: int
-) -> None:  # pragma: no cover - runs in the forked supervisor
-    """A supervisor's first steps: keep only the worker's two sockets, its own session,
-    default SIGCHLD (it waits for its worker), and death with the fork server."""
-    zygote_sock.close()
-    _close_all_but(fd, status_fd)
+    zygote_sock: socket.socket, *keep: int
+) -> None:  # pragma: no cover - runs in a child of the fork server
+    """A child's first steps: keep only the descriptors in `keep`, default SIGCHLD (no
+    wake-ups for the server's loop), and death with the fork server."""
+    signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setsid()
+    zygote_sock.close()
+    _close_all_but(*keep)
     confine.die_with_parent()
 
 
 def _supervise(
     fd: int, status_sock: socket.socket, spec: WorkerSpec, config: dict[str, Any], reaper: bool
-) -> None:  # pragma: no cover - runs in the supervisor (namespace init or plain child)
+) -> None:  # pragma: no cover - runs in the supervisor (no namespaces)
     """Fork the worker, wait for it, kill whatever it left behind, report how it ended."""
     report: dict[str, Any] = {}
     try:
@@ -362,10 +431,16 @@ def _supervise(
     _report(status_sock, report)
 
 
-def _report(status_sock: socket.socket, report: dict[str, Any]) -> None:  # pragma: no cover
+def _report(
+    status_sock: socket.socket, report: dict[str, Any], *, leave: bool = True
+) -> None:  # pragma: no cover
+    """Send `report` on the status socket and close it; a supervisor then exits."""
     with contextlib.suppress(OSError):
         protocol.send_frame(status_sock, json.dumps(report).encode())
-    os._exit(0)
+    with contextlib.suppress(OSError):
+        status_sock.close()
+    if leave:
+        os._exit(0)
 
 
 def _run_worker(fd: int, spec: WorkerSpec, config: dict[str, Any]) -> None:  # pragma: no cover

@@ -6,6 +6,7 @@ within them, tell the student which limit it hit, and leave nothing running.
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ from hostile import (
 )
 
 from grader.runner import sandbox
+from grader.runner.zygote import ending
 
 needs_dedicated_uid = pytest.mark.skipif(
     not sandbox.plan().drop_uid,
@@ -64,6 +66,16 @@ def test_cpu_time_limit(grade) -> None:
     )
     assert_score(result, 1)
     assert "your code used more than 1 s of CPU time" in messages(result)
+
+
+def test_how_a_worker_that_was_pid_1_of_its_namespace_ended() -> None:
+    """Such a worker gets SIGKILL, not SIGXCPU, at its CPU limit (Linux ignores SIGXCPU for
+    a pid 1); the fork server reports it as the CPU limit only when that much was used."""
+    killed, exited = signal.SIGKILL, 3 << 8  # wait statuses: killed by SIGKILL, exit code 3
+    assert ending(killed, cpu_used=4.0, cpu_seconds=4) == {"signal": signal.SIGXCPU}
+    assert ending(killed, cpu_used=0.2, cpu_seconds=4) == {"signal": signal.SIGKILL}
+    assert ending(signal.SIGSEGV, cpu_used=9.0, cpu_seconds=4) == {"signal": signal.SIGSEGV}
+    assert ending(exited, cpu_used=9.0, cpu_seconds=4) == {"exit": 3}
 
 
 def test_sleeping_at_import_is_stopped(grade) -> None:

@@ -121,7 +121,7 @@ def test_what_a_worker_can_see(zygote: Zygote, tmp_path: Path) -> None:
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
         assert caps == [0, 0, 0]  # effective, permitted and bounding sets all empty
     if verified.get("namespaces"):
-        assert pid == 2 and pids == 2  # its supervisor is pid 1; nothing else is visible
+        assert pid == 1 and pids == 1  # pid 1 of its own namespace; nothing else is visible
         assert tmp_entries == CODE_UNDER_TMP  # the worker's own, fresh /tmp
 
 
@@ -181,7 +181,7 @@ def test_namespaces_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.Monke
         uid, pid, pids, interfaces, solutions, hidden, tmp_entries, _home, *caps, loaded, _ = seen
         assert sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT
         assert caps == [0, 0, 0] and loaded == 0
-        assert (pid, pids, tmp_entries) == (2, 2, CODE_UNDER_TMP)
+        assert (pid, pids, tmp_entries) == (1, 1, CODE_UNDER_TMP)
         assert interfaces <= 1 and hidden == 0
         assert solutions <= 0  # empty (a tmpfs over it), or absent (a checkout under /tmp)
         assert_unharmed(server)
