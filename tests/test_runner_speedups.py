@@ -250,3 +250,27 @@ def test_rebuilt_tensors_own_resizable_storage() -> None:
     back = roundtrip(torch.arange(6.0))
     back.resize_(10)  # a student may use out= or resize_ on an argument
     assert back.shape == (10,)
+
+
+@pytest.mark.parametrize("nameless", [True, False], ids=["O_TMPFILE", "mkstemp"])
+def test_the_worker_output_file_leaves_no_name_behind(
+    nameless: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output goes to a file with no name (O_TMPFILE), or to one unlinked at once where that
+    flag is missing; either way it can be written and read back and the folder stays empty."""
+    import os
+    import tempfile
+
+    from grader.runner import worker
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if not nameless:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    output = worker._Output()
+    try:
+        os.write(output.fd, b"printed\n")
+        assert worker._read_new_output(output, 100) == "printed\n"
+        assert worker._read_new_output(output, 100) == ""
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        os.close(output.fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sys
@@ -51,8 +52,14 @@ class PidNamespaceStuck(ConfinementFailed):
     child would be created in the wrong one, so the process must stop forking."""
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    """libc with the functions used here resolved, once per fork server rather than in
+    every forked child (each lookup builds Python objects the child would copy in)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name in ("prctl", "unshare", "setns", "mount"):
+        getattr(libc, name, None)
+    return libc
 
 
 def _check(result: int, what: str) -> None:

@@ -120,9 +120,13 @@ class _Output:
     """The worker's captured stdout/stderr and how much of it was already reported."""
 
     def __init__(self) -> None:
-        handle, name = tempfile.mkstemp(prefix="flowgrade-out-")
-        os.unlink(name)
-        self.fd = handle
+        directory = tempfile.gettempdir()  # the fork server found it (`preload`)
+        try:  # a nameless file: nothing to unlink, no random name to draw
+            self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except (AttributeError, OSError):  # not Linux, or a filesystem without O_TMPFILE
+            handle, name = tempfile.mkstemp(prefix="flowgrade-out-", dir=directory)
+            os.unlink(name)
+            self.fd = handle
         self.reported = 0
 
 

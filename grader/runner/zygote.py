@@ -40,6 +40,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,6 +222,7 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in the fork server
 
     import_argument_modules()
     load_and_warm(list(config.get("preload", [])))
+    tempfile.gettempdir()  # looked up once (it writes a probe file); workers reuse the answer
 
     hide = [str(p) for p in config.get("hide", [])]
     own_pidns = _own_pid_namespace() if config.get("namespaces") else None
