@@ -9,7 +9,9 @@ known-wrong submissions in `tests/wrong/mutants.py`, in turn), then measures sid
                    every exercise of it (`grade_exercise(..., use_pytest=True)`), with the
                    same isolated runner
 
-Fast-path sizes default to 50, 100 and 200 (time should grow linearly); the
+Fast-path sizes default to 50, 100 and 200 (time should grow linearly: the script also
+prints the seconds each added submission cost between two sizes, which stay the same when
+it does, whatever the fixed start-up cost); the
 straightforward path is measured on a sample of submissions and scaled linearly to N,
 which the output says. Half of that sample runs before the fast path and half after it,
 so that a change in the shared machine's load during the run weighs on both sides. Peak
@@ -21,6 +23,7 @@ memory is the largest resident set of the batch's whole process tree, sampled ev
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -157,6 +160,12 @@ def main() -> None:
     print(f"fresh process {largest:4d} submissions: {baseline:7.1f} s  "
           f"({per_submission:.3f} s/submission, {sample})")  # fmt: skip
     print(f"speed-up at {largest}: {speedup:.1f}x")
+    for small, large in itertools.pairwise(sizes):  # linear: the same cost per added one
+        added = results["fast"][large]["seconds"] - results["fast"][small]["seconds"]
+        results["fast"][large]["added_seconds_per_submission"] = added / (large - small)
+        print(
+            f"grade batch {small} -> {large}: {added / (large - small):.3f} s per added submission"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
