@@ -99,6 +99,10 @@ def _confine(sock: Any, sandbox: dict[str, Any], device: str, limit: Limits) -> 
         raise confine.ConfinementFailed(f"could not set rlimits: {', '.join(failed)}")
     if drop:
         confine.drop_privileges(int(sandbox["uid"]))
+        # Linux forgets the parent-death signal when the uid changes: ask again, so that a
+        # worker that is pid 1 of its namespace still dies (and takes the namespace with
+        # it) when the fork server does. Until here no student code has run.
+        confine.die_with_parent()
     confine.no_new_privileges()
     os.chdir(tempfile.gettempdir())
     if any(name in sys.modules for name in FORBIDDEN_MODULES):  # the fork server dropped them

@@ -4,6 +4,7 @@ worker can observe inside them, and the process split alone (the macOS-laptop ca
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,4 +187,42 @@ def test_namespaces_without_bubblewrap(tmp_path: Path, monkeypatch: pytest.Monke
         assert solutions <= 0  # empty (a tmpfs over it), or absent (a checkout under /tmp)
         assert_unharmed(server)
     finally:
+        server.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+@pytest.mark.skipif(
+    not (sandbox.is_linux() and sandbox.is_root()), reason="namespaces without bwrap need root"
+)
+def test_a_worker_with_its_own_uid_dies_with_its_fork_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping to its own uid makes Linux forget a process's parent-death signal; the
+    worker, pid 1 of its namespace, must ask for it again, or it would outlive a fork
+    server that died (without bubblewrap nothing else would end it)."""
+    monkeypatch.setattr(sandbox, "_python_readable_by_others", lambda: True)
+    server = Zygote.start("unshare")
+    write_submission(tmp_path, REFERENCE)
+    student = StudentModule(tmp_path / FILE, "idle", server, limits=FAST)
+    try:
+        assert server.verified() == {"namespaces": True, "drop_uid": True}
+        student.soft_clamp(torch.zeros(2), 1.0)  # the worker now waits for the next call
+        worker = student._worker.pid
+        assert _alive(worker)
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 5
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker)
+    finally:
+        student.close()
         server.close()
