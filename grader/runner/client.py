@@ -234,6 +234,8 @@ class StudentModule(FunctionProxy):
         if status != "ready":
             worker.kill()
             message = str(header.get("message", "the file could not be imported"))[:2000]
+            if _file_too_large(message):  # a flood of output at import: the limit, as in a call
+                raise self._ended(function, {"signal": getattr(signal, "SIGXFSZ", -1)})
             self._broken = errors.SubmissionBroken(function, message)
             raise self._broken
         self._worker = worker
@@ -358,7 +360,8 @@ class StudentModule(FunctionProxy):
                     "avoid building large intermediate tensors (for example a dense d x d "
                     "Jacobian when only its diagonal is needed)",
                 )
-            if "[Errno 27]" in error:  # EFBIG: the student ignored SIGXFSZ
+            if _file_too_large(error):  # EFBIG: SIGXFSZ ignored (by the student, or pid 1)
+                self._discard_worker()  # its output file is full: the next call starts afresh
                 raise self._ended(function, {"signal": getattr(signal, "SIGXFSZ", -1)})
             raise errors.StudentRaised(function, error, str(header.get("traceback", ""))[:4000])
         if status != "ok":
@@ -391,6 +394,12 @@ class StudentModule(FunctionProxy):
         if isinstance(value, list):
             return [self._place(v) for v in value]
         return value
+
+
+def _file_too_large(error: str) -> bool:
+    """Whether a worker's error is EFBIG: a write past RLIMIT_FSIZE that did not end it (a
+    namespace's pid 1 never gets SIGXFSZ; elsewhere the student may have ignored it)."""
+    return "[Errno 27]" in error
 
 
 def _open_pidfd(pid: int) -> int | None:

@@ -12,17 +12,22 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
 from hostile import (
     FAST,
+    FILE,
     FORK_BOMB,
     assert_score,
     background_processes,
     messages,
     sandbox_processes,
     source,
+    write_submission,
 )
 
 from grader.runner import sandbox
+from grader.runner.client import StudentModule
+from grader.runner.errors import StudentLimit
 from grader.runner.zygote import ending
 
 needs_dedicated_uid = pytest.mark.skipif(
@@ -186,6 +191,44 @@ def test_gigabytes_of_output(grade) -> None:
     text = messages(result)
     assert "your code wrote more than 4 MiB (printed output or a file)" in text
     assert len(text) < 100_000  # what the student is shown stays short
+
+
+def test_after_an_output_flood_the_next_call_starts_afresh(zygote, tmp_path: Path) -> None:
+    """The flood ends its call with the file-size limit; the next call (which prints too)
+    runs in a fresh worker, so the full output file costs no other check its points."""
+    folder = write_submission(
+        tmp_path,
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                chunk = "flood " * 100_000
+                for _ in range(100_000):
+                    print(chunk)
+
+            def affine_coupling_inverse(x, conditioner, clamp=None):
+                print("inverse ran")
+                return x, torch.zeros(x.shape[0], dtype=x.dtype)
+            """
+        ),
+    )
+    student = StudentModule(folder / FILE, "flood", zygote, limits=FAST)
+    try:
+        z = torch.zeros(2, 4)
+        with pytest.raises(StudentLimit, match="wrote more than 4 MiB"):
+            student.affine_coupling_forward(z, None)
+        for _ in range(2):
+            x, _log_det = student.affine_coupling_inverse(z, None)
+            assert torch.equal(x, z)
+            assert student.stdout[-1] == "inverse ran\n"
+    finally:
+        student.close()
+
+
+def test_an_output_flood_at_import_is_the_file_size_limit(grade) -> None:
+    text = 'chunk = "flood " * 100_000\nfor _ in range(100_000):\n    print(chunk)\n'
+    result = grade(source(text, stubs=True))
+    assert_score(result, 0)
+    assert "your code wrote more than 4 MiB (printed output or a file)" in messages(result)
 
 
 def test_filling_the_disk(grade) -> None:
