@@ -9,6 +9,7 @@ small d, both directions), and the round trip.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import time
 from pathlib import Path
@@ -54,6 +55,24 @@ def test_dense_determinant_loses_only_the_cost_point(graded_mutant: GradeMutant)
     output = failed_outputs(result)["triangular_cost"]
     assert "computed torch.linalg.slogdet of the whole (1, 6000, 6000) matrix" in output
     assert "ran for more than" not in output
+
+
+def test_a_correct_answer_that_copies_the_matrix_first_keeps_the_cost_point(tmp_path) -> None:
+    """Copying is O(d^2) but well inside the limit; the watched matrix must allow it."""
+    source = (
+        (ROOT / "solutions" / FILE)
+        .read_text()
+        .replace(
+            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:",
+            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:\n"
+            "    import copy\n"
+            "    jacobian = copy.deepcopy(jacobian)",
+        )
+    )
+    (tmp_path / FILE).write_text(source)
+    result = grade_exercise("exercise-02", tmp_path, seed=0)
+    assert "triangular_cost" not in failed_outputs(result)
+    assert result.score == result.max_score
 
 
 def test_a_dense_determinant_the_watch_cannot_see_meets_the_time_limit(tmp_path) -> None:
@@ -167,8 +186,9 @@ def test_everything_else_on_the_watched_matrix_is_plain_torch() -> None:
     diagonal = torch.diagonal(matrix, dim1=-2, dim2=-1)
     assert type(diagonal) is torch.Tensor and type(matrix.abs()) is torch.Tensor
     torch.testing.assert_close(diagonal, torch.diagonal(plain, dim1=-2, dim2=-1))
+    for copied in (matrix.clone(), copy.deepcopy(matrix)):
+        assert type(copied) is torch.Tensor and torch.equal(copied, plain)
     copied = matrix.clone()
-    assert type(copied) is torch.Tensor
     torch.testing.assert_close(
         torch.linalg.slogdet(copied).logabsdet, reference.triangular_log_abs_det(plain)
     )

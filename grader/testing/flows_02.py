@@ -14,9 +14,10 @@ demand, and its off-diagonal entries sit in a narrow band just below the diagona
 The tensor the student receives is a `WatchedMatrix`: a determinant or a factorisation of
 the whole matrix (`torch.linalg.slogdet(J)`, `J.det()`, `torch.linalg.lu_factor(J)`, ...)
 raises `WholeMatrixDecomposition` at once instead of running for seconds, so the cost test
-can name the mistake without waiting for its time limit. Every other operation returns an
-ordinary tensor; O(d^3) work the watch does not see (a copy first, numpy) still meets the
-time limit.
+can name the mistake without waiting for its time limit. Every other operation works as on
+a plain tensor; what it returns is plain (`J.contiguous()`, `J.double()` and in-place ones
+return the watched matrix itself). O(d^3) work the watch does not see (on a copy or a view
+such as `J[0]`, or in numpy) still meets the time limit.
 """
 
 from __future__ import annotations
@@ -54,8 +55,15 @@ class WholeMatrixDecomposition(BaseException):
 
 
 class WatchedMatrix(Tensor):
-    """A tensor that refuses `WHOLE_MATRIX_DECOMPOSITIONS`; what any operation returns is
-    a plain `torch.Tensor` (only the matrix itself is watched)."""
+    """A tensor that refuses `WHOLE_MATRIX_DECOMPOSITIONS`; other operations return plain
+    `torch.Tensor`s (only the matrix itself is watched, not views or copies of it)."""
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Tensor:
+        """A plain copy (torch's own deep copy of a subclass fails when `clone` returns a
+        plain tensor): copying is no mistake, only its cost is judged, by the time limit."""
+        copied = self.as_subclass(Tensor).clone()
+        memo[id(self)] = copied
+        return copied
 
     @classmethod
     def __torch_function__(
