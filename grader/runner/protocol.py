@@ -52,8 +52,13 @@ class PeerClosed(ProtocolError):
     """The peer closed the connection (for a worker: it exited or crashed)."""
 
 
+def frame(payload: bytes) -> bytes:
+    """`payload` as one frame: its length (8 bytes, big-endian), then the bytes."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
 def send_frame(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(_LENGTH.pack(len(payload)) + payload)
+    sock.sendall(frame(payload))
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

@@ -260,32 +260,51 @@ class _Endings:  # pragma: no cover - runs in the fork server
         os.set_blocking(write_end, False)
         signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
-        self._reports: dict[int, tuple[socket.socket, int]] = {}
+        # plain descriptors, not socket objects: a forked worker inherits this dict, and a
+        # socket object there would still claim a descriptor number the worker closed
+        self._reports: dict[int, tuple[int, int]] = {}
 
     def expect(self, pid: int, status_fd: int, cpu_seconds: int) -> None:
-        """Report the ending of child `pid` on `status_fd` (the server keeps a duplicate)."""
-        self._reports[pid] = (socket.socket(fileno=os.dup(status_fd)), cpu_seconds)
+        """Report the ending of child `pid` on `status_fd` (the server's own duplicate)."""
+        self._reports[pid] = (status_fd, cpu_seconds)
 
     def reap(self) -> None:
         with contextlib.suppress(OSError):
             while os.read(self.wakeup, 4096):
                 pass
         while True:
-            try:
-                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            try:  # WNOWAIT: the child stays a zombie, so its own CPU time can still be read
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if ended is None:
                 return
-            expected = self._reports.pop(pid, None)
+            expected = self._reports.pop(ended.si_pid, None)
+            cpu_used = _own_cpu_seconds(ended.si_pid) if expected is not None else 0.0
+            _, status = os.waitpid(ended.si_pid, 0)
             if expected is not None:
-                status_sock, cpu_seconds = expected
-                cpu_used = usage.ru_utime + usage.ru_stime
-                _report(status_sock, ending(status, cpu_used, cpu_seconds), leave=False)
+                status_fd, cpu_seconds = expected
+                report = json.dumps(ending(status, cpu_used, cpu_seconds)).encode()
+                with contextlib.suppress(OSError):  # the grader may have stopped listening
+                    os.write(status_fd, protocol.frame(report))
+                os.close(status_fd)
+
+
+def _own_cpu_seconds(pid: int) -> float:  # pragma: no cover - runs in the fork server
+    """CPU time of process `pid` itself, all its threads, not its children (what
+    RLIMIT_CPU counts); 0 when /proc cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def ending(status: int, cpu_used: float, cpu_seconds: int) -> dict[str, int]:
-    """How a worker that was pid 1 of its namespace ended, from its wait status.
+    """How a worker that was pid 1 of its namespace ended, from its wait status and the
+    CPU time it used itself.
 
     Linux ignores SIGXCPU for a namespace's pid 1, so such a worker gets no grace period
     past its CPU limit: RLIMIT_CPU's hard limit sends SIGKILL at `cpu_seconds`. A SIGKILL
@@ -319,10 +338,7 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
         next_uid += 1
         worker_config = {k: v for k, v in config.items() if k != "pidns"} | {"uid": uid}
         if config["namespaces"]:
-            pid = _fork_namespace_worker(sock, fds, spec, worker_config, config["pidns"])
-            if pid > 0:
-                cpu_seconds = int(spec.kwargs.get("limits", {}).get("cpu_seconds", 60))
-                endings.expect(pid, fds[1], cpu_seconds)
+            pid = _fork_reported_worker(sock, fds, spec, worker_config, config["pidns"], endings)
         else:
             pid = os.fork()
             if pid == 0:
@@ -333,6 +349,29 @@ def _serve(sock: socket.socket, config: dict[str, Any]) -> None:  # pragma: no c
             sock.sendall(_PID.pack(pid))
         except OSError:
             return
+
+
+def _fork_reported_worker(
+    sock: socket.socket,
+    fds: list[int],
+    spec: WorkerSpec,
+    config: dict[str, Any],
+    pidns: int,
+    endings: _Endings,
+) -> int:  # pragma: no cover - runs in the fork server
+    """`_fork_namespace_worker`, keeping a duplicate of its status socket (made before the
+    fork: if no descriptor is left, the worker is refused rather than left unreported)."""
+    try:
+        status_fd = os.dup(fds[1])
+    except OSError as err:
+        _refuse(fds[0], err)
+        return -1
+    pid = _fork_namespace_worker(sock, fds, spec, config, pidns)
+    if pid > 0:
+        endings.expect(pid, status_fd, int(spec.kwargs.get("limits", {}).get("cpu_seconds", 60)))
+    else:
+        os.close(status_fd)
+    return pid
 
 
 def _prebuild(calls: tuple[Any, ...]) -> None:  # pragma: no cover - in the fork server
@@ -433,16 +472,11 @@ def _supervise(
     _report(status_sock, report)
 
 
-def _report(
-    status_sock: socket.socket, report: dict[str, Any], *, leave: bool = True
-) -> None:  # pragma: no cover
-    """Send `report` on the status socket and close it; a supervisor then exits."""
+def _report(status_sock: socket.socket, report: dict[str, Any]) -> None:  # pragma: no cover
+    """A supervisor's last act: send `report` on the status socket, then exit."""
     with contextlib.suppress(OSError):
         protocol.send_frame(status_sock, json.dumps(report).encode())
-    with contextlib.suppress(OSError):
-        status_sock.close()
-    if leave:
-        os._exit(0)
+    os._exit(0)
 
 
 def _run_worker(fd: int, spec: WorkerSpec, config: dict[str, Any]) -> None:  # pragma: no cover

@@ -6,7 +6,9 @@ within them, tell the student which limit it hit, and leave nothing running.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,8 +29,8 @@ from hostile import (
 
 from grader.runner import sandbox
 from grader.runner.client import StudentModule
-from grader.runner.errors import StudentLimit
-from grader.runner.zygote import ending
+from grader.runner.errors import StudentError, StudentLimit
+from grader.runner.zygote import Zygote, _own_cpu_seconds, ending
 
 needs_dedicated_uid = pytest.mark.skipif(
     not sandbox.plan().drop_uid,
@@ -81,6 +83,112 @@ def test_how_a_worker_that_was_pid_1_of_its_namespace_ended() -> None:
     assert ending(killed, cpu_used=0.2, cpu_seconds=4) == {"signal": signal.SIGKILL}
     assert ending(signal.SIGSEGV, cpu_used=9.0, cpu_seconds=4) == {"signal": signal.SIGSEGV}
     assert ending(exited, cpu_used=9.0, cpu_seconds=4) == {"exit": 3}
+
+
+def _burn(seconds: float) -> None:
+    started = time.process_time()
+    while time.process_time() - started < seconds:
+        pass
+
+
+@pytest.mark.skipif(not sandbox.is_linux(), reason="reads /proc")
+def test_a_workers_own_cpu_time_leaves_out_what_its_children_used() -> None:
+    """What RLIMIT_CPU counts: the process itself, not the children it reaped (the kernel
+    reaps everything left in a namespace into its pid 1 before that one is reaped)."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - child
+        grandchild = os.fork()
+        if grandchild == 0:
+            _burn(0.4)
+            os._exit(0)
+        os.waitpid(grandchild, 0)
+        _burn(0.1)
+        os._exit(0)
+    os.waitid(os.P_PID, child, os.WEXITED | os.WNOWAIT)
+    own = _own_cpu_seconds(child)
+    _, _, usage = os.wait4(child, 0)
+    assert 0.05 <= own < 0.3
+    assert usage.ru_utime + usage.ru_stime >= 0.45  # what wait4 would have reported
+
+
+def _processes() -> dict[int, tuple[int, str, bytes]]:
+    """pid -> (parent pid, state, command line) of every process /proc shows."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            found[int(entry.name)] = (int(fields[1]), fields[0], command)
+    return found
+
+
+def _fork_server_of(server: Zygote) -> int:
+    """The pid of the Python fork server: `server.pid`, or under bwrap a descendant of it."""
+    processes = _processes()
+    for pid, (_, _, command) in processes.items():
+        ancestor = pid
+        while ancestor in processes and ancestor != server.pid:
+            ancestor = processes[ancestor][0]
+        if ancestor == server.pid and command.startswith(sys.executable.encode()):
+            return pid
+    raise AssertionError("no fork server process found")
+
+
+def _zombie_children(pid: int) -> list[int]:
+    return [p for p, (parent, state, _) in _processes().items() if parent == pid and state == "Z"]
+
+
+@pytest.mark.skipif(not sandbox.is_linux(), reason="reads /proc")
+def test_the_fork_server_keeps_no_zombie_or_descriptor_per_worker(tmp_path: Path) -> None:
+    """Workers that return, exit, crash or are killed for a timeout: the fork server reaps
+    each one and holds no descriptor for it afterwards."""
+    folder = write_submission(
+        tmp_path,
+        source(
+            """
+            def affine_coupling_forward(z, conditioner, clamp=None):
+                os._exit(3)
+
+            def affine_coupling_inverse(x, conditioner, clamp=None):
+                while True:
+                    pass
+            """
+        ),
+    )
+    server = Zygote.start()
+    try:
+        server.verified()
+        forked = _fork_server_of(server)
+
+        def one_round() -> None:
+            for call in ("soft_clamp", "affine_coupling_forward", "affine_coupling_inverse"):
+                student = StudentModule(folder / FILE, "round", server, limits=FAST)
+                try:
+                    if call == "soft_clamp":
+                        student.soft_clamp(torch.zeros(2), 1.0)
+                    else:
+                        with pytest.raises(StudentError):
+                            getattr(student, call)(torch.zeros(1, 2), None)
+                finally:
+                    student.close()
+
+        one_round()
+        time.sleep(0.3)
+        descriptors = len(os.listdir(f"/proc/{forked}/fd"))
+        for _ in range(4):
+            one_round()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (
+            _zombie_children(forked) or len(os.listdir(f"/proc/{forked}/fd")) != descriptors
+        ):
+            time.sleep(0.05)  # the last worker may still be dying
+        assert _zombie_children(forked) == []
+        assert len(os.listdir(f"/proc/{forked}/fd")) == descriptors
+    finally:
+        server.close()
 
 
 def test_sleeping_at_import_is_stopped(grade) -> None:
