@@ -252,6 +252,7 @@ def test_rebuilt_tensors_own_resizable_storage() -> None:
     assert back.shape == (10,)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_TMPFILE and /proc: Linux")
 @pytest.mark.parametrize("nameless", [True, False], ids=["O_TMPFILE", "mkstemp"])
 def test_the_worker_output_file_leaves_no_name_behind(
     nameless: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -268,6 +269,8 @@ def test_the_worker_output_file_leaves_no_name_behind(
         monkeypatch.delattr(os, "O_TMPFILE", raising=False)
     output = worker._Output()
     try:
+        where = os.readlink(f"/proc/self/fd/{output.fd}")
+        assert ("flowgrade-out-" in where) is not nameless and where.endswith("(deleted)")
         os.write(output.fd, b"printed\n")
         assert worker._read_new_output(output, 100) == "printed\n"
         assert worker._read_new_output(output, 100) == ""
