@@ -235,7 +235,8 @@ class StudentModule(FunctionProxy):
             worker.kill()
             message = str(header.get("message", "the file could not be imported"))[:2000]
             if _file_too_large(message):  # a flood of output at import: the limit, as in a call
-                raise self._ended(function, {"signal": getattr(signal, "SIGXFSZ", -1)})
+                self._broken = self._ended(function, {"signal": getattr(signal, "SIGXFSZ", -1)})
+                raise self._broken
             self._broken = errors.SubmissionBroken(function, message)
             raise self._broken
         self._worker = worker

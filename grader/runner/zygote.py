@@ -272,22 +272,33 @@ class _Endings:  # pragma: no cover - runs in the fork server
         with contextlib.suppress(OSError):
             while os.read(self.wakeup, 4096):
                 pass
-        while True:
-            try:  # WNOWAIT: the child stays a zombie, so its own CPU time can still be read
-                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if ended is None:
-                return
-            expected = self._reports.pop(ended.si_pid, None)
-            cpu_used = _own_cpu_seconds(ended.si_pid) if expected is not None else 0.0
-            _, status = os.waitpid(ended.si_pid, 0)
+        while (pid := _next_ended_child()) > 0:
+            expected = self._reports.pop(pid, None)
+            cpu_used = _own_cpu_seconds(pid) if expected is not None else 0.0
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:  # reaped already (no waitid): nothing more to learn
+                status = 0
             if expected is not None:
                 status_fd, cpu_seconds = expected
                 report = json.dumps(ending(status, cpu_used, cpu_seconds)).encode()
                 with contextlib.suppress(OSError):  # the grader may have stopped listening
                     os.write(status_fd, protocol.frame(report))
                 os.close(status_fd)
+
+
+def _next_ended_child() -> int:  # pragma: no cover - runs in the fork server
+    """The pid of a child that has ended, left unreaped (a zombie, so that its own CPU time
+    can still be read); 0 when there is none. Without `os.waitid` (macOS before Python
+    3.13, where no worker is pid 1 of a namespace and no ending is reported by the server)
+    the child is reaped here already."""
+    try:
+        if not hasattr(os, "waitid"):
+            return os.waitpid(-1, os.WNOHANG)[0]
+        ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return 0
+    return ended.si_pid if ended is not None else 0
 
 
 def _own_cpu_seconds(pid: int) -> float:  # pragma: no cover - runs in the fork server

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -125,6 +126,41 @@ def _processes() -> dict[int, tuple[int, str, bytes]]:
     return found
 
 
+FIND_ENDED_CHILD = """
+import os, sys, time
+from grader.runner.zygote import _next_ended_child
+if sys.argv[1] == "without-waitid":
+    del os.waitid  # as on macOS before Python 3.13
+child = os.fork()
+if child == 0:
+    os._exit(5)
+while (pid := _next_ended_child()) == 0:
+    time.sleep(0.01)
+assert pid == child, (pid, child)
+try:
+    status = os.waitpid(child, 0)[1]  # a zombie still, where waitid can leave it one
+    print("unreaped", os.waitstatus_to_exitcode(status))
+except ChildProcessError:
+    print("reaped")
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"), [("waitid", "unreaped 5"), ("without-waitid", "reaped")]
+)
+def test_the_fork_server_finds_ended_children_with_or_without_waitid(
+    how: str, expected: str
+) -> None:
+    """In a fresh process (so that no other child of the test run is found)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", FIND_ENDED_CHILD, how],
+        cwd=root, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
 def _fork_server_of(server: Zygote) -> int:
     """The pid of the Python fork server: `server.pid`, or under bwrap a descendant of it."""
     processes = _processes()
@@ -135,6 +171,15 @@ def _fork_server_of(server: Zygote) -> int:
         if ancestor == server.pid and command.startswith(sys.executable.encode()):
             return pid
     raise AssertionError("no fork server process found")
+
+
+def _wait_until_childless(pid: int, seconds: float = 10) -> None:
+    """Until `pid` has no child process at all, live or zombie (or `seconds` pass)."""
+    deadline = time.monotonic() + seconds
+    while any(parent == pid for parent, _, _ in _processes().values()):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _zombie_children(pid: int) -> list[int]:
@@ -176,15 +221,11 @@ def test_the_fork_server_keeps_no_zombie_or_descriptor_per_worker(tmp_path: Path
                     student.close()
 
         one_round()
-        time.sleep(0.3)
+        _wait_until_childless(forked)
         descriptors = len(os.listdir(f"/proc/{forked}/fd"))
         for _ in range(4):
             one_round()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and (
-            _zombie_children(forked) or len(os.listdir(f"/proc/{forked}/fd")) != descriptors
-        ):
-            time.sleep(0.05)  # the last worker may still be dying
+        _wait_until_childless(forked)  # the last worker may still be dying
         assert _zombie_children(forked) == []
         assert len(os.listdir(f"/proc/{forked}/fd")) == descriptors
     finally:
