@@ -57,43 +57,32 @@ def test_dense_determinant_loses_only_the_cost_point(graded_mutant: GradeMutant)
     assert "ran for more than" not in output
 
 
+def _grade_reference_with(tmp_path: Path, first_lines: str) -> dict[str, str]:
+    """Grade the reference with `first_lines` (indented code) opening its
+    triangular_log_abs_det; the failed tests and their outputs."""
+    signature = "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:"
+    source = (ROOT / "solutions" / FILE).read_text()
+    (tmp_path / FILE).write_text(source.replace(signature, f"{signature}\n{first_lines}"))
+    return failed_outputs(grade_exercise("exercise-02", tmp_path, seed=0))
+
+
 def test_a_correct_answer_that_copies_the_matrix_first_keeps_the_cost_point(tmp_path) -> None:
     """Copying is O(d^2) work, not a refused decomposition: the watched matrix allows it
     (a deep copy of a torch subclass raised before). On an idle machine the copy takes
     ~0.2 s of the 0.5 s limit; under heavy load the limit may judge it, never an error."""
-    source = (
-        (ROOT / "solutions" / FILE)
-        .read_text()
-        .replace(
-            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:",
-            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:\n"
-            "    import copy\n"
-            "    jacobian = copy.deepcopy(jacobian)",
-        )
+    failed = _grade_reference_with(
+        tmp_path, "    import copy\n    jacobian = copy.deepcopy(jacobian)"
     )
-    (tmp_path / FILE).write_text(source)
-    result = grade_exercise("exercise-02", tmp_path, seed=0)
-    failed = failed_outputs(result)
     assert set(failed) <= {"triangular_cost"}
     assert "raised" not in failed.get("triangular_cost", "")
 
 
 def test_a_dense_determinant_the_watch_cannot_see_meets_the_time_limit(tmp_path) -> None:
     """numpy's slogdet on a copy escapes `WatchedMatrix`; the time limit still stops it."""
-    source = (
-        (ROOT / "solutions" / FILE)
-        .read_text()
-        .replace(
-            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:",
-            "def triangular_log_abs_det(jacobian: Tensor) -> Tensor:\n"
-            "    import numpy\n"
-            "    return torch.from_numpy(numpy.linalg.slogdet(jacobian.numpy())[1])\n\n\n"
-            "def _unused(jacobian: Tensor) -> Tensor:",
-        )
+    failed = _grade_reference_with(
+        tmp_path,
+        "    import numpy\n    return torch.from_numpy(numpy.linalg.slogdet(jacobian.numpy())[1])",
     )
-    (tmp_path / FILE).write_text(source)
-    result = grade_exercise("exercise-02", tmp_path, seed=0)
-    failed = failed_outputs(result)
     assert "your function ran for more than 0.5 s and was stopped" in failed["triangular_cost"]
 
 
