@@ -112,14 +112,20 @@ def _children_of(parent: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
+            fields = stat_fields(int(entry))
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == parent:
             children.append(int(entry))
     return children
+
+
+def stat_fields(pid: int) -> list[bytes]:
+    """The fields of /proc/PID/stat after the command name: [0] is field 3 (state), [1]
+    the parent pid, [11] and [12] user and system CPU time in clock ticks. Raises OSError."""
+    with open(f"/proc/{pid}/stat", "rb") as handle:
+        stat = handle.read()
+    return stat[stat.rfind(b")") + 2 :].split()
 
 
 def own_pid_namespace() -> int:

@@ -124,7 +124,7 @@ class _Output:
     """The worker's captured stdout/stderr and how much of it was already reported."""
 
     def __init__(self) -> None:
-        directory = tempfile.gettempdir()  # the fork server found it (`preload`)
+        directory = tempfile.gettempdir()  # the fork server looked it up (`zygote.main`)
         try:  # a nameless file: nothing to unlink, no random name to draw
             self.fd = os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
         except (AttributeError, OSError):  # not Linux, or a filesystem without O_TMPFILE

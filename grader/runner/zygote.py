@@ -305,9 +305,7 @@ def _own_cpu_seconds(pid: int) -> float:  # pragma: no cover - runs in the fork 
     """CPU time of process `pid` itself, all its threads, not its children (what
     RLIMIT_CPU counts); 0 when /proc cannot tell."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-        fields = stat[stat.rfind(b")") + 2 :].split()
+        fields = confine.stat_fields(pid)
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
@@ -320,11 +318,16 @@ def ending(status: int, cpu_used: float, cpu_seconds: int) -> dict[str, int]:
     Linux ignores SIGXCPU for a namespace's pid 1, so such a worker gets no grace period
     past its CPU limit: RLIMIT_CPU's hard limit sends SIGKILL at `cpu_seconds`. A SIGKILL
     with that much CPU used is therefore reported as SIGXCPU, what the student should read."""
+    report = _wait_report(status)
+    if report.get("signal") == signal.SIGKILL and cpu_used >= cpu_seconds - 0.05:
+        return {"signal": int(signal.SIGXCPU)}
+    return report
+
+
+def _wait_report(status: int) -> dict[str, int]:
+    """`{"signal": number}` or `{"exit": code}` from a wait status."""
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGKILL and cpu_used >= cpu_seconds - 0.05:
-            sig = signal.SIGXCPU
-        return {"signal": int(sig)}
+        return {"signal": os.WTERMSIG(status)}
     return {"exit": os.WEXITSTATUS(status)}
 
 
@@ -471,11 +474,7 @@ def _supervise(
             status_sock.close()
             _run_worker(fd, spec, config)
         os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        if os.WIFSIGNALED(status):
-            report = {"signal": os.WTERMSIG(status)}
-        else:
-            report = {"exit": os.WEXITSTATUS(status)}
+        report = _wait_report(os.waitpid(pid, 0)[1])
         if reaper:  # whatever the worker left behind (double forks, setsid) goes too
             confine.kill_descendants()
     except BaseException as err:
