@@ -76,6 +76,25 @@ EXERCISES: tuple[Exercise, ...] = (
         "exercise_05_composition.py",
         ("compose_forward", "compose_inverse", "flow_log_prob"),
     ),
+    Exercise(
+        "exercise-06",
+        "Planar flows: a rank-one log-det in O(d), invertibility, densities at samples",
+        "exercise_06_planar_flow.py",
+        ("planar_forward", "planar_is_invertible", "planar_u_hat", "planar_flow_sample"),
+    ),
+    Exercise(
+        "exercise-07",
+        "Multi-scale flows: squeeze, factor-out, two-level log-likelihood, bits per dimension",
+        "exercise_07_multiscale.py",
+        (
+            "squeeze",
+            "unsqueeze",
+            "factor_out",
+            "multiscale_log_prob",
+            "dequantize",
+            "bits_per_dim",
+        ),
+    ),
 )
 
 EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in EXERCISES)
