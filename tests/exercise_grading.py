@@ -8,6 +8,8 @@ runs, for that exercise:
   "not implemented yet: <function>" for each function the student writes;
 * every typical mistake in tests/wrong/mutants.py loses points without an internal error
   and shows its hint (in the named hidden test's output, or in some test's feedback hint).
+
+`check_hint_file` checks an exercise's hint file against the registry and the agreed format.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
 
 from grader.exercises import get_exercise
+from grader.release.audit import function_bodies
 from grader.results import ExerciseResult
 from grader.session import grade_exercise
 from tests.wrong.mutants import MUTANTS, Mutant
@@ -47,6 +51,25 @@ def assert_mistake_caught(result: ExerciseResult, mutant: Mutant) -> None:
     else:
         hints = [t.feedback.hint or "" for t in result.tests if t.feedback is not None]
         assert any(mutant.hint in hint for hint in hints), hints
+
+
+HINT_STEPS = ["nudge", "idea", "formula"]
+
+
+def check_hint_file(exercise_id: str) -> None:
+    """exercises/hints/<id>.yaml follows the agreed format (STUBS_AND_HINTS): one entry per
+    function of the registry and no other, each with the steps nudge, idea, formula in that
+    order as plain text, and no reference function body in it (the kit's leak audit)."""
+    exercise = get_exercise(exercise_id)
+    path = ROOT / "exercises" / "hints" / f"{exercise_id}.yaml"
+    hints = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert list(hints) == list(exercise.functions), path
+    for function, steps in hints.items():
+        assert list(steps) == HINT_STEPS, function
+        assert all(isinstance(text, str) and text.strip() for text in steps.values()), function
+    squashed = "".join(path.read_text(encoding="utf-8").split())
+    secrets = function_bodies(ROOT / "solutions" / exercise.filename)
+    assert not [name for name, body in secrets.items() if body in squashed]
 
 
 class GradingContract:
