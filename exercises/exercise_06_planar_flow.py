@@ -11,9 +11,8 @@ Direction: f is the forward (generative) map z -> x. Every tensor is batch first
 z and x have shape (B, d); u and w have shape (d,); b is a 0-dim tensor. A log-det is one
 number per sample, shape (B,): forward returns log|det dx/dz|.
 
-Its Jacobian dx/dz is the identity plus a rank-one matrix. Compute the log-determinant in
-O(d) per sample: never build a d x d matrix and never call a determinant or factorisation
-routine (det, slogdet, LU, ...); the grader tries d = 3000.
+Compute the log-determinant in O(d) per sample: never build a d x d matrix and never call
+a determinant or factorisation routine (det, slogdet, LU, ...); the grader tries d = 3000.
 
 Worked example (the unit's example 3): u = (1, 0), w = (1, 2), b = 0, z = (0.5, -0.5) give
 x = (0.0379, -0.5) and log|det dx/dz| = log(1.7864) ~= 0.580.

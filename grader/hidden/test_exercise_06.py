@@ -403,7 +403,7 @@ def test_forward_saturated_tanh(student, reference, device, rng):
 
 
 @pytest.mark.points(1)
-def test_invertibility_condition(student, rng):
+def test_invertibility_condition(student, device, rng):
     """planar_is_invertible is True exactly for invertible layers, boundary cases included."""
     w_edge = torch.tensor([0.5, 0.25], dtype=torch.float64)
     cases = [
@@ -424,6 +424,7 @@ def test_invertibility_condition(student, rng):
         dtype = torch.float32 if index % 3 == 1 else torch.float64
         u, w = u.to(dtype), w.to(dtype)
         products.append(float(w.double() @ u.double()))
+        u, w = u.to(device), w.to(device)
         got = student.planar_is_invertible(u, w)
         what = f"what planar_is_invertible returns for w^T u = {products[-1]:.4g}"
         answers.append(_as_bool(got, what))

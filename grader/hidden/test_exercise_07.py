@@ -195,7 +195,8 @@ def _unsqueeze_variants(y: Tensor) -> dict[str, Tensor]:
     wrong = {}
     for hint, squeezed in _squeeze_variants(probe).items():
         sources = squeezed.reshape(batch, -1)[0].long()  # wrong squeeze: y = x[sources]
-        wrong[hint] = y.reshape(batch, -1)[:, torch.argsort(sources)].reshape(probe.shape)
+        order = torch.argsort(sources).to(y.device)
+        wrong[hint] = y.reshape(batch, -1)[:, order].reshape(probe.shape)
     return wrong
 
 
