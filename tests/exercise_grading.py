@@ -19,8 +19,8 @@ from typing import ClassVar
 import pytest
 
 from grader.exercises import get_exercise
+from grader.grading import grade_exercise
 from grader.results import ExerciseResult
-from grader.session import grade_exercise
 from tests.wrong.mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[1]
