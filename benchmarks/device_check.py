@@ -39,7 +39,7 @@ def grade_row(
     exercise_id: str, folder: Path, devices: list[str], seed: int, zygote: Zygote
 ) -> dict[str, object]:
     """Score, per-test scores and wall time of one submission on each device."""
-    from grader.session import grade_exercise
+    from grader.grading import grade_exercise
 
     row: dict[str, object] = {"exercise": exercise_id, "submission": folder.name}
     for device in devices:

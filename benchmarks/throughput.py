@@ -42,7 +42,7 @@ from tests.wrong.mutants import variant_sources  # noqa: E402
 STRAIGHTFORWARD = """
 import sys
 from pathlib import Path
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 folder = Path(sys.argv[1])
 for exercise in sys.argv[2:]:
     grade_exercise(exercise, folder, seed=0, use_pytest=True)

@@ -1,7 +1,7 @@
 """Leave the process quickly once its work is done, without tearing down torch.
 
 A Python process that imported torch spends ~0.7 s at exit freeing every module, object
-and C++ static of torch and pytest (measured: `import torch, pytest, grader.session`
+and C++ static of torch and pytest (measured: `import torch, pytest, grader.grading`
 takes 1.9 s to import and then 0.7 s to exit normally, 0.03 s through `os._exit`). For
 `grade exercise-03` that was a third of the student's wait. Nothing in that teardown
 matters to us: results are committed and closed by the commands themselves (every

@@ -38,8 +38,8 @@ def run_exercise(
         zygote = shared_zygote(settings.sandbox_mode)
     except SandboxUnavailable as err:
         raise click.UsageError(str(err)) from None
+    from grader.grading import DeviceUnavailable, grade_exercise
     from grader.render import render_exercise, use_colour
-    from grader.session import DeviceUnavailable, grade_exercise
 
     try:
         result = grade_exercise(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from grader.grading import grade_exercise
 from grader.results import ExerciseResult
-from grader.session import grade_exercise
 from tests.exercise_grading import GradeMutant
 from tests.wrong.mutants import materialize
 

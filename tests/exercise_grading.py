@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from grader.exercises import get_exercise
+from grader.grading import grade_exercise
 from grader.release.audit import function_bodies
 from grader.results import ExerciseResult
-from grader.session import grade_exercise
 from tests.wrong.mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[1]

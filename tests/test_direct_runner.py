@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.exercises import EXERCISES
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 from grader.testing import direct
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import sympy
 import sympy.stats
 import torch
 
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 from grader.testing.flows_01 import (
     DiagonalNormalLogProb,
     ElementwiseAffineInverse,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 from grader.testing.flows_02 import (
     LargeLowerTriangular,
     WatchedMatrix,

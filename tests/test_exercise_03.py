@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 from grader.testing.flows import MLPConditioner
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_03_affine_coupling as ref

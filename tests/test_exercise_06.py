@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from grader.grading import grade_exercise
 from grader.runner import tensor_pickle
-from grader.session import grade_exercise
 from grader.testing.flows_06 import DenseJacobian, WatchedInput, WatchedTensor, watch
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_06_planar_flow as reference

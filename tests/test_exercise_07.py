@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from grader.session import grade_exercise
+from grader.grading import grade_exercise
 from grader.testing.flows_07 import ChannelMixSinhArcsinh
 from grader.testing.oracles import autograd_log_abs_det
 from solutions import exercise_07_multiscale as reference

@@ -137,7 +137,7 @@ def test_sympy_warm_up_leaves_no_cached_expression() -> None:
 
 
 def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grader.batch import worker
+    from grader.batch import service
 
     seen: dict[str, object] = {}
 
@@ -145,9 +145,8 @@ def test_batch_fork_servers_ask_for_huge_pages(monkeypatch: pytest.MonkeyPatch) 
         seen.update(mode=mode, preload=preload, huge_pages=huge_pages)
         return "zygote"
 
-    monkeypatch.setattr(worker.Zygote, "start", staticmethod(fake_start))
-    config = worker.WorkerConfig("gb.sqlite", 0, "cpu", None, "basic", 1, 10)  # type: ignore[arg-type]
-    assert worker._start_zygote(config) == "zygote"
+    monkeypatch.setattr(service.Zygote, "start", staticmethod(fake_start))
+    assert service.start_zygote("basic") == "zygote"
     assert seen == {"mode": "basic", "preload": ("sympy", "calls"), "huge_pages": True}
 
 

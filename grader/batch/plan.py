@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader.batch.discovery import StudentFolder, submitted_at
 from grader.exercises import EXERCISES, PROJECT_ROOT, Exercise, get_exercise, suite_hash
-from grader.session import submission_hash
+from grader.grading import submission_hash
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
-"""The batch parent's side of the worker pool: hand out tasks, watch the workers.
+"""The local executor: a pool of long-lived grading processes on this machine.
 
 Each of `jobs` slots holds one worker process (forked from this process, see
-`grader.batch.worker`) and at most one task. The parent waits on the workers' pipes and
-process sentinels together, so it notices at once when a worker answers, dies, or (by the
-watchdog) runs past `task_limit_s` on one submission. Those outcomes become:
+`grader.batch.worker`) and at most one task. The parent reads each task's file and sends
+it as a `GradingJob`; it waits on the workers' pipes and process sentinels together, so
+it notices at once when a worker answers, dies, or (by the watchdog) runs past
+`task_limit_s` on one submission. Those outcomes become events (`grader.batch.executor`):
 
-- "done": the worker already stored the result;
-- a worker died mid-task: the task is retried once in a fresh worker, then recorded as a
-  zero with the reason (a submission that kills its grader must not stop the batch);
-- the watchdog fired: the worker is killed and the task recorded as a zero with the reason;
-- "error" (an internal grader error): reported, not stored, so a rerun retries it.
+- "done": `Graded` with the worker's `ExerciseResult`;
+- a worker died mid-task: the task is retried once in a fresh worker, then `Lost` (a
+  submission that kills its grader must not stop the batch);
+- the watchdog fired: the worker is killed and the task is `Lost`;
+- "error" (an internal grader error): `Failed`, not stored, so a rerun retries it.
 
 A worker says "ready" once its zygote is up, with the line naming the layers that zygote
-applies; the pool hands that line to `PoolCallbacks.layers` before the worker gets a task.
+applies; the pool yields it as `WorkerStarted` before that worker gets a task.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ import contextlib
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from grader.batch import worker
+from grader.batch.executor import (
+    Event,
+    Failed,
+    Graded,
+    GradingConfig,
+    Lost,
+    WorkerStarted,
+    job_for,
+)
 from grader.batch.plan import Task
 
 STARTUP_FAILURES_ALLOWED = 3
@@ -49,30 +59,29 @@ class _Slot:
 
 
 @dataclass
-class PoolCallbacks:
-    """What the pool tells its owner: a stored result, a zero to record, a grader error."""
+class LocalPool:
+    """A fixed number of long-lived grading workers fed from a queue (an `Executor`).
 
-    done: Callable[[Task, dict[str, Any]], None]
-    lost: Callable[[Task, str], None]
-    error: Callable[[Task, str], None]
-    layers: Callable[[str], None] = lambda _line: None
-
-
-@dataclass
-class Pool:
-    """A fixed number of long-lived grading workers fed from a queue."""
+    A worker exits after `tasks_per_worker` tasks and a fresh one takes its place, which
+    keeps memory flat."""
 
     jobs: int
-    config: worker.WorkerConfig
+    grading: GradingConfig
     task_limit_s: float
-    callbacks: PoolCallbacks
+    tasks_per_worker: int
     slots: list[_Slot] = field(default_factory=list)
     _attempts: dict[tuple[str, str], int] = field(default_factory=dict)
     _startup_failures: int = 0
     _startup_problem: str = ""
+    _events: deque[Event] = field(default_factory=deque)
 
-    def run(self, tasks: list[Task]) -> None:
-        """Grade every task; on KeyboardInterrupt stop all workers and re-raise."""
+    @property
+    def config(self) -> worker.WorkerConfig:
+        return worker.WorkerConfig(self.grading, self.tasks_per_worker)
+
+    def run(self, tasks: list[Task]) -> Iterator[Event]:
+        """Grade every task (see `Executor.run`); an interrupt or an early close stops
+        all workers."""
         queue = deque(tasks)
         try:
             while queue or any(s.task is not None for s in self.slots):
@@ -80,10 +89,21 @@ class Pool:
                 self._dispatch(queue)
                 self._wait_and_collect(queue)
                 self._watchdog()
+                while self._events:
+                    yield self._events.popleft()
             self._stop_all(graceful=True)
-        except BaseException:
+        except BaseException:  # KeyboardInterrupt, GeneratorExit: stop at once
             self._stop_all(graceful=False)
             raise
+
+    def close(self) -> None:
+        self._stop_all(graceful=False)
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ workers
 
@@ -98,8 +118,8 @@ class Pool:
         return _Slot(process, ours)
 
     def _can_take(self, slot: _Slot) -> bool:
-        """Idle and not about to retire (a worker exits after `max_tasks` tasks)."""
-        return slot.task is None and slot.sent < self.config.max_tasks
+        """Idle and not about to retire (a worker exits after `tasks_per_worker` tasks)."""
+        return slot.task is None and slot.sent < self.tasks_per_worker
 
     def _fill(self, queue: deque[Task]) -> None:
         while len(self.slots) < self.jobs and sum(map(self._can_take, self.slots)) < len(queue):
@@ -111,9 +131,10 @@ class Pool:
                 slot.task = queue.popleft()
                 slot.sent += 1
                 slot.started = time.monotonic()
+                job = job_for(slot.task, self.grading.limits)
                 # if the worker is gone, its sentinel tells and the task counts as lost
                 with contextlib.suppress(BrokenPipeError, OSError):
-                    slot.conn.send(slot.task)
+                    slot.conn.send(job)
 
     def _wait_and_collect(self, queue: deque[Task]) -> None:
         handles: list[Any] = [s.conn for s in self.slots] + [s.process.sentinel for s in self.slots]
@@ -140,7 +161,7 @@ class Pool:
         if kind == "ready":
             slot.ready = True
             self._startup_failures = 0
-            self.callbacks.layers(str((payload or {}).get("layers", "")))
+            self._events.append(WorkerStarted(str((payload or {}).get("layers", ""))))
             return True
         if kind == "unavailable":
             self._startup_problem = str((payload or {}).get("message", ""))
@@ -150,9 +171,9 @@ class Pool:
             return True
         slot.task = None
         if kind == "done":
-            self.callbacks.done(task, payload)
+            self._events.append(Graded(task, payload))
         else:
-            self.callbacks.error(task, str(payload.get("message", "unknown error")))
+            self._events.append(Failed(task, str(payload.get("message", "unknown error"))))
         return True
 
     def _worker_died(self, slot: _Slot, queue: deque[Task]) -> None:
@@ -176,10 +197,12 @@ class Pool:
         if attempts < MAX_ATTEMPTS:
             queue.appendleft(task)
         else:
-            self.callbacks.lost(
-                task,
-                f"the grading process died while grading this submission "
-                f"({attempts} tries, exit code {slot.process.exitcode})",
+            self._events.append(
+                Lost(
+                    task,
+                    f"the grading process died while grading this submission "
+                    f"({attempts} tries, exit code {slot.process.exitcode})",
+                )
             )
 
     def _watchdog(self) -> None:
@@ -193,10 +216,12 @@ class Pool:
                 self.slots.remove(slot)
                 with contextlib.suppress(OSError):
                     slot.conn.close()
-                self.callbacks.lost(
-                    task,
-                    f"grading this exercise took longer than {self.task_limit_s:g} s "
-                    "in total and was stopped",
+                self._events.append(
+                    Lost(
+                        task,
+                        f"grading this exercise took longer than {self.task_limit_s:g} s "
+                        "in total and was stopped",
+                    )
                 )
 
     def _stop_all(self, *, graceful: bool) -> None:

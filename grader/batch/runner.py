@@ -4,9 +4,11 @@
 
 One run: discover the class, plan what is new or changed, draw one fresh seed for the
 run (so no submission can be tuned to fixed inputs; the seed is stored with every score
-and in `batch_runs`), grade in `jobs` long-lived worker processes, store each result in
-its own transaction. Interrupted (Ctrl-C, SIGTERM, a kill) and started again, it grades
-only what is still missing; `regrade=True` grades everything again and keeps history.
+and in `batch_runs`), grade with an executor (`grader.batch.executor`: here `jobs`
+long-lived local worker processes) and store each result, as it comes back, in its own
+transaction. This process is the gradebook's only writer. Interrupted (Ctrl-C, SIGTERM,
+a kill) and started again, it grades only what is still missing; `regrade=True` grades
+everything again and keeps history.
 
 Every submission is bounded by the course's `Limits` (`call_timeout`, when given,
 replaces `call_seconds`) and graded in the course's sandbox mode. The sandbox is checked
@@ -19,6 +21,7 @@ naming the active layers and limits, as the first worker's zygote confirmed them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -33,13 +36,22 @@ from typing import Any, TextIO
 
 from grader.batch import quiz_hook
 from grader.batch.discovery import find_quiz_attempt_files, find_students, load_timestamps
+from grader.batch.executor import (
+    Event,
+    Executor,
+    Failed,
+    Graded,
+    GradingConfig,
+    Lost,
+    WorkerStarted,
+)
 from grader.batch.plan import Task, gradable_exercises, make_plan
 from grader.batch.points import max_points
-from grader.batch.pool import Pool, PoolCallbacks
+from grader.batch.pool import LocalPool
 from grader.batch.progress import Progress, clock
-from grader.batch.worker import WorkerConfig
 from grader.exercises import get_exercise, suite_hash
 from grader.gradebook import Gradebook
+from grader.report.reasons import reason
 from grader.results import ExerciseResult, Feedback, TestResult
 from grader.runner import sandbox
 from grader.runner.limits import Limits
@@ -144,12 +156,13 @@ def run_batch(
             f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
             f"with {jobs} worker(s), seed {seed}\n"
         )
-        config = WorkerConfig(
-            str(gradebook.path), seed, device, limits, sandbox_mode, run_id, tasks_per_worker
-        )
+        grading = GradingConfig(seed, device, limits, sandbox_mode)
         if task_limit_s is None:
             task_limit_s = TASK_SLACK_S + 2.0 * (limits.submission_seconds + limits.import_seconds)
-        _grade(gradebook, plan.tasks, summary, config, (jobs, task_limit_s), stream)
+        if plan.tasks:
+            _preload()
+            with LocalPool(jobs, grading, task_limit_s, tasks_per_worker) as executor:
+                _grade(gradebook, executor, plan.tasks, summary, device, stream)
         summary.quiz_attempts = _import_quiz_attempts(gradebook, folders, summary)
         gradebook.finish_batch_run(run_id, "finished", summary.graded)
     finally:
@@ -160,65 +173,84 @@ def run_batch(
 
 def _grade(
     gradebook: Gradebook,
+    executor: Executor,
     tasks: list[Task],
     summary: BatchSummary,
-    config: WorkerConfig,
-    pool_size: tuple[int, float],
+    device: str,
     stream: TextIO,
 ) -> None:
-    jobs, task_limit_s = pool_size
-    device = config.device
-    if not tasks:
-        return
-    _preload()
+    """Grade `tasks` with `executor`, storing each result as it comes back."""
     progress = Progress(len(tasks), stream)
-
-    def done(task: Task, payload: dict[str, Any]) -> None:
-        summary.graded += 1
-        why = f" - {payload['reason']}" if payload.get("reason") else ""
-        score = f"{payload['score']:g}/{payload['max_score']:g}"
-        progress.advance(f"{task.student} {task.exercise} {score}{why}")
-
-    def lost(task: Task, why: str) -> None:
-        gradebook.record_exercise(
-            task.student,
-            _lost_result(task, why, summary.seed, device),
-            submitted_at=task.submitted_at,
-            batch_run=summary.run_id,
-        )
-        summary.graded += 1
-        summary.lost += 1
-        progress.advance(f"{task.student} {task.exercise} 0 - {why}")
-
-    def error(task: Task, why: str) -> None:
-        summary.grader_errors.append(f"{task.student} {task.exercise}: {why}")
-        progress.message(
-            f"grader error (not stored, rerun to retry): {task.student} {task.exercise}: {why}"
-        )
-        progress.advance(f"{task.student} {task.exercise} not graded")
-
-    announced: list[str] = []
-
-    def layers(line: str) -> None:
-        """The first worker's layers are the run's header; a worker that differs is noted."""
-        if not announced:
-            announced.append(line)
-            summary.layers = line
-            progress.message(line)
-        elif line not in announced:
-            announced.append(line)
-            progress.message(f"note: a grading worker started with other layers: {line}")
-
-    pool = Pool(jobs, config, task_limit_s, PoolCallbacks(done, lost, error, layers))
+    recorder = _Recorder(gradebook, summary, progress, device)
     try:
-        with _sigterm_as_interrupt():
-            pool.run(tasks)
+        with _sigterm_as_interrupt(), contextlib.closing(executor.run(tasks)) as events:
+            for event in events:
+                recorder.handle(event)
     except KeyboardInterrupt:
         progress.finish()
         gradebook.finish_batch_run(summary.run_id, "interrupted", summary.graded)
         raise BatchInterrupted(summary.graded, summary.planned) from None
     progress.finish()
     stream.write(f"graded {summary.graded} submission(s) in {clock(progress_elapsed(progress))}\n")
+
+
+class _Recorder:
+    """The parent's side of every executor: store, count and report each event once.
+
+    A task's result is stored at most once per run (by task key), however often an
+    executor reports it, so a retried or duplicated task can never add a second row."""
+
+    def __init__(
+        self, gradebook: Gradebook, summary: BatchSummary, progress: Progress, device: str
+    ) -> None:
+        self.gradebook = gradebook
+        self.device = device
+        self.summary = summary
+        self.progress = progress
+        self.finished: set[tuple[str, str]] = set()
+        self.announced: list[str] = []
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, WorkerStarted):
+            self._layers(event.layers)
+            return
+        if event.task.key in self.finished:
+            return
+        self.finished.add(event.task.key)
+        task = event.task
+        if isinstance(event, Graded):
+            self._store(task, event.result)
+            why = reason((t.status, t.output) for t in event.result.tests)
+            score = f"{event.result.score:g}/{event.result.max_score:g}"
+            why = f" - {why}" if why else ""
+            self.progress.advance(f"{task.student} {task.exercise} {score}{why}")
+        elif isinstance(event, Lost):
+            self._store(task, _lost_result(task, event.why, self.summary.seed, self.device))
+            self.summary.lost += 1
+            self.progress.advance(f"{task.student} {task.exercise} 0 - {event.why}")
+        elif isinstance(event, Failed):
+            self.summary.grader_errors.append(f"{task.student} {task.exercise}: {event.why}")
+            self.progress.message(
+                f"grader error (not stored, rerun to retry): {task.student} {task.exercise}: "
+                f"{event.why}"
+            )
+            self.progress.advance(f"{task.student} {task.exercise} not graded")
+
+    def _store(self, task: Task, result: ExerciseResult) -> None:
+        self.gradebook.record_exercise(
+            task.student, result, submitted_at=task.submitted_at, batch_run=self.summary.run_id
+        )
+        self.summary.graded += 1
+
+    def _layers(self, line: str) -> None:
+        """The first worker's layers are the run's header; a worker that differs is noted."""
+        if not self.announced:
+            self.announced.append(line)
+            self.summary.layers = line
+            self.progress.message(line)
+        elif line not in self.announced:
+            self.announced.append(line)
+            self.progress.message(f"note: a grading worker started with other layers: {line}")
 
 
 def progress_elapsed(progress: Progress) -> float:
@@ -233,7 +265,7 @@ def _preload() -> None:
     import pytest  # noqa: F401
     import torch  # noqa: F401
 
-    import grader.session
+    import grader.grading.hidden
     import grader.testing.checks
     import grader.testing.flows
     import grader.testing.oracles

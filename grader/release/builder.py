@@ -5,7 +5,7 @@ their answer keys stripped or left out, see `grader.release.quizzes`), the whole
 package except the hidden tests, and public test vectors recorded from the hidden tests
 (`grader.release.vectors`). It never holds `solutions/`, `grader/hidden/*.py`, the
 project's own tests, or any gradebook. In the kit, `grade exercise-NN` runs the public
-checks (`grader.release.public`).
+checks (`grader.grading.public`).
 
 Before the kit is declared built, `grader.release.audit` scans every file of it for
 reference function bodies and hidden test source; a leak deletes the kit and fails.

@@ -5,7 +5,7 @@ For every hidden test of an exercise, the test runs (in this trusted process) wi
 the reference solution and recorded as (function, inputs, expected output). The result
 is one `.npz` per exercise (see `grader.release.encoding`) holding, per test, its name,
 description, points and recorded calls; a kit replays them against the student's code
-(`grader.release.public`). Inputs are drawn from a fixed public seed, never from the
+(`grader.grading.public`). Inputs are drawn from a fixed public seed, never from the
 fresh seeds of graded runs, and neither test source nor reference code is stored.
 
 A test whose calls cannot all be stored as plain data, or that does not pass against the
@@ -28,13 +28,13 @@ import torch
 
 from grader.batch.points import test_points
 from grader.exercises import Exercise
+from grader.grading.hidden import run_hidden_pytest
 from grader.release.encoding import Encoder, Unencodable
+from grader.release.vector_file import MANIFEST_KEY
 from grader.runner.client import CallResult, FunctionProxy
 from grader.runner.errors import StudentRaised
-from grader.session import run_hidden_pytest
 
 PUBLIC_SEED = 20_240_229
-MANIFEST_KEY = "__manifest__"
 MAX_CALLS_PER_TEST = 200
 
 

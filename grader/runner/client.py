@@ -23,7 +23,7 @@ from typing import Any
 
 from grader.runner import errors, protocol, tensor_pickle
 from grader.runner.limits import Limits, size_text
-from grader.runner.source import BadSubmission, read_submission
+from grader.runner.source import BadSubmission, SubmittedFile, read_submission
 from grader.runner.zygote import Spawned, WorkerSpec, Zygote
 
 DEFAULT_CALL_TIMEOUT_S = Limits.call_seconds
@@ -125,11 +125,14 @@ class FunctionProxy:
 
 
 class StudentModule(FunctionProxy):
-    """Proxy for one student file, executed in isolated worker processes."""
+    """Proxy for one student file, executed in isolated worker processes.
+
+    `submission` is the file's path (read when the first worker starts) or a
+    `SubmittedFile` already read (what a batch sends to its grading processes)."""
 
     def __init__(
         self,
-        submission_file: Path,
+        submission: Path | SubmittedFile,
         module_name: str,
         zygote: Zygote,
         device: str = "cpu",
@@ -139,7 +142,7 @@ class StudentModule(FunctionProxy):
         limits: Limits | None = None,
         budget: Budget | None = None,
     ) -> None:
-        self._file = Path(submission_file)
+        self._submission = submission if isinstance(submission, SubmittedFile) else Path(submission)
         self._module_name = module_name
         self._zygote = zygote
         self._device = device
@@ -206,7 +209,7 @@ class StudentModule(FunctionProxy):
         if self._budget.remaining() <= 0:
             raise self._out_of_time(function)
         try:
-            source = read_submission(self._file, self._limits.source_bytes)
+            source = self._source()
         except BadSubmission as err:
             self._broken = errors.SubmissionBroken(function, str(err))
             raise self._broken from None
@@ -242,13 +245,18 @@ class StudentModule(FunctionProxy):
         self._worker = worker
         return worker
 
+    def _source(self) -> bytes:
+        if isinstance(self._submission, SubmittedFile):
+            return self._submission.source()
+        return read_submission(self._submission, self._limits.source_bytes)
+
     def _spawn(self, function: str) -> _Worker:
         spec = WorkerSpec(
             "grader.runner.worker",
             "serve",
             {
                 "module_name": self._module_name,
-                "display_name": self._file.name,
+                "display_name": self._submission.name,
                 "device": self._device,
                 "limits": dataclasses.asdict(self._limits),
             },

@@ -5,17 +5,74 @@ sends its text over the socket. Here it refuses, with a one-line reason a studen
 on: a missing file or folder, an empty folder, a symlink or hard link (it could point at
 the reference or at another student's work), something that is not a regular file, an
 oversized file, and text that is not UTF-8.
+
+`SubmittedFile` is what a grading process receives: the file's bytes (or that one-line
+reason) and its content hash, read once where the submissions are. It is plain data, so
+a batch can send it to a grading process on another machine (no shared filesystem).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+
+HASHED_BYTES_MAX = 16 << 20  # a content hash never reads more than this
 
 
 class BadSubmission(ValueError):
     """The submitted file cannot be graded; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class SubmittedFile:
+    """One exercise file as handed in: its bytes, or why it cannot be graded.
+
+    `name` is the file's name (shown in messages), `content_hash` is `submission_hash` of
+    the file as it was read (what a batch compares on a rerun)."""
+
+    name: str
+    content_hash: str
+    data: bytes | None = None
+    problem: str | None = None
+
+    @classmethod
+    def read(cls, path: Path, max_bytes: int) -> SubmittedFile:
+        """Read `path` once (never following links, at most `max_bytes`)."""
+        path = Path(path)
+        content_hash = submission_hash(path)
+        try:
+            return cls(path.name, content_hash, data=read_submission(path, max_bytes))
+        except BadSubmission as err:
+            return cls(path.name, content_hash, problem=str(err))
+
+    def source(self) -> bytes:
+        """The file's bytes, or `BadSubmission` with the reason they are not there."""
+        if self.data is None:
+            raise BadSubmission(self.problem or f"{shown(Path(self.name))} could not be read")
+        return self.data
+
+
+def submission_hash(path: Path) -> str:
+    """Content hash of a submitted exercise file (`missing` when it does not exist).
+
+    Never follows a symlink and never reads more than `HASHED_BYTES_MAX`, whatever the
+    submission holds (a link to a device or to a huge file must not stall the grader).
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return "not-a-file"
+    if info.st_size > HASHED_BYTES_MAX:
+        return "oversized"
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unreadable"
 
 
 def shown(path: Path) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hostile import FAST, assert_unharmed, write_submission
 
+from grader.grading import grade_exercise
 from grader.results import ExerciseResult
 from grader.runner.limits import Limits
 from grader.runner.zygote import Zygote
-from grader.session import grade_exercise
 
 
 @pytest.fixture(scope="session")

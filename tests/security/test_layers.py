@@ -11,11 +11,11 @@ import pytest
 import torch
 from hostile import FAST, FILE, REFERENCE, assert_unharmed, messages, source, write_submission
 
+from grader.grading import grade_exercise
 from grader.runner import sandbox
 from grader.runner.client import StudentModule
 from grader.runner.limits import GIB, MIB, Limits, LimitsError
 from grader.runner.zygote import Zygote
-from grader.session import grade_exercise
 
 PROBE = """
 import socket

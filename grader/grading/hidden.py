@@ -1,6 +1,6 @@
-"""Grade one exercise of one submission: the library call behind `grade exercise-NN`.
+"""Grading with the hidden tests: what decides an instructor's score.
 
-    result = grade_exercise("exercise-03", Path("exercises"), device="cpu", seed=0)
+    result = grade_hidden(exercise, submitted, device="cpu", seed=0, zygote=zygote)
 
 Runs the exercise's hidden pytest file in this (trusted) process (directly, or with pytest
 when the file needs more than `grader.testing.direct` offers); every call into the
@@ -10,22 +10,19 @@ submission goes through an isolated worker forked from the zygote.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import io
 import os
-import secrets
-import stat
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from grader.exercises import Exercise, get_exercise, suite_hash
+from grader.exercises import Exercise, suite_hash
+from grader.grading.device import resolve_device
 from grader.results import ExerciseResult, Feedback, TestResult
 from grader.runner.client import Budget, StudentModule
 from grader.runner.limits import Limits
-from grader.runner.zygote import Zygote, shared_zygote
+from grader.runner.source import SubmittedFile
+from grader.runner.zygote import Zygote
 
 # Plugins the hidden tests do not need. `unraisableexception` alone costs ~0.2 s per run
 # (it forces several full garbage collections over torch's object graph).
@@ -46,80 +43,21 @@ UNUSED_PYTEST_PLUGINS = (
 )
 
 
-class DeviceUnavailable(RuntimeError):
-    """The requested device cannot be used on this machine."""
-
-
-def resolve_device(requested: str) -> str:
-    """Map `auto|cpu|cuda` to a concrete device, failing clearly when CUDA is missing."""
-    import torch
-
-    if requested not in ("auto", "cpu", "cuda"):
-        raise DeviceUnavailable(f"unknown device {requested!r}; valid choices: auto, cpu, cuda")
-    if requested == "cpu":
-        return "cpu"
-    available = torch.cuda.is_available()
-    if requested == "cuda" and not available:
-        raise DeviceUnavailable("--device cuda was requested but no CUDA GPU is available here")
-    return "cuda" if available else "cpu"
-
-
-def submission_hash(path: Path) -> str:
-    """Content hash of a submitted exercise file (`missing` when it does not exist).
-
-    Never follows a symlink and never reads more than a sane source size, whatever the
-    submission holds (a link to a device or to a huge file must not stall the grader).
-    """
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return "missing"
-    if not stat.S_ISREG(info.st_mode):
-        return "not-a-file"
-    if info.st_size > 16 << 20:
-        return "oversized"
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "unreadable"
-
-
-def grade_exercise(
-    exercise_id: str,
-    submission_dir: Path,
+def grade_hidden(
+    exercise: Exercise,
+    submitted: SubmittedFile,
     *,
-    device: str = "cpu",
-    seed: int | None = None,
-    zygote: Zygote | None = None,
-    call_timeout: float | None = None,
-    limits: Limits | None = None,
+    device: str,
+    seed: int,
+    zygote: Zygote,
+    limits: Limits,
     use_pytest: bool = False,
 ) -> ExerciseResult:
-    """Run the hidden tests of `exercise_id` against `submission_dir/<exercise file>`.
-
-    `limits` (default `Limits()`, a course may override) bound the submission's time and
-    resources; `call_timeout`, when given, overrides `limits.call_seconds`. The tests run
-    without a pytest session where that gives the same outcomes (`grader.testing.direct`),
-    else, or with `use_pytest`, in an in-process pytest run.
-    """
+    """Run the hidden tests of `exercise` against `submitted` within `limits`."""
     import torch
 
-    exercise = get_exercise(exercise_id)
-    if not exercise.hidden_test_file.is_file():  # a student kit: replay the public checks
-        from grader.release.public import grade_public
-
-        return grade_public(
-            exercise.id, submission_dir, device=device, seed=seed, zygote=zygote,
-            call_timeout=call_timeout,
-        )  # fmt: skip
-    zygote = zygote or shared_zygote()
     concrete = resolve_device(device)
-    seed = secrets.randbelow(2**31) if seed is None else seed
-    submitted = Path(submission_dir) / exercise.filename
     started = time.perf_counter()
-    limits = limits or Limits()
-    if call_timeout is not None:
-        limits = replace(limits, call_seconds=call_timeout)
     budget = Budget(limits.submission_seconds)
 
     def proxy(where: str) -> StudentModule:
@@ -154,7 +92,7 @@ def grade_exercise(
         seed=seed,
         device=concrete,
         suite_hash=suite_hash(exercise),
-        submission_hash=submission_hash(submitted),
+        submission_hash=submitted.content_hash,
         duration_s=time.perf_counter() - started,
         notes=notes,
     )

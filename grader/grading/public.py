@@ -1,8 +1,9 @@
-"""Public checks: what `grade exercise-NN` runs in a student kit, where hidden tests are absent.
+"""Grading with public checks: what `grade exercise-NN` runs in a student kit.
 
-    result = grade_public("exercise-03", Path("exercises"))
+    result = grade_public(exercise, submitted, zygote=zygote, limits=Limits())
 
-Each hidden test that could be recorded at release time (`grader.release.vectors`) is
+A kit has no hidden tests. Each hidden test that could be recorded at release time
+(`grader.release.vectors`, stored as `grader.release.vector_file` describes) is
 replayed: its recorded calls go to the student's code through the same isolated worker
 as real grading (`StudentModule`), and every output is compared with the reference's
 recorded output (`expect_close`, `expect_structure`, `expect_unchanged`), giving the
@@ -13,83 +14,33 @@ promise of full marks.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grader.exercises import get_exercise
-from grader.release.encoding import decode
+from grader.exercises import Exercise
+from grader.release.vector_file import load_vectors
 from grader.results import ExerciseResult, TestResult
-from grader.runner.client import DEFAULT_CALL_TIMEOUT_S, StudentModule
+from grader.runner.client import StudentModule
 from grader.runner.errors import StudentError, StudentRaised
-from grader.runner.zygote import Zygote, shared_zygote
-
-VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
-MANIFEST_KEY = "__manifest__"
-
-
-class NoPublicChecks(LookupError):
-    """This kit has no public vectors for the exercise."""
-
-
-@dataclass(frozen=True)
-class VectorFile:
-    """One exercise's recorded tests (manifest) and the arrays they refer to."""
-
-    manifest: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-    digest: str
-
-
-def vector_path(exercise_id: str) -> Path:
-    return VECTORS_DIR / f"{exercise_id}.npz"
-
-
-def load_vectors(exercise_id: str) -> VectorFile:
-    path = vector_path(exercise_id)
-    if not path.is_file():
-        raise NoPublicChecks(f"no public checks for {exercise_id} in this kit")
-    raw = path.read_bytes()
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: np.array(data[k]) for k in data.files}
-    manifest = json.loads(arrays.pop(MANIFEST_KEY).tobytes().decode())
-    return VectorFile(manifest, arrays, hashlib.sha256(raw).hexdigest()[:12])
+from grader.runner.limits import Limits
+from grader.runner.source import SubmittedFile
+from grader.runner.zygote import Zygote
 
 
 def grade_public(
-    exercise_id: str,
-    submission_dir: Path,
-    *,
-    device: str = "cpu",
-    seed: int | None = None,
-    zygote: Zygote | None = None,
-    call_timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    exercise: Exercise, submitted: SubmittedFile, *, zygote: Zygote, limits: Limits
 ) -> ExerciseResult:
-    """Replay the public checks of `exercise_id` against `submission_dir/<exercise file>`.
-
-    Same signature as `grader.session.grade_exercise`; `device` and `seed` are accepted
-    for that reason (public vectors are fixed CPU data).
-    """
-    from grader.session import submission_hash
-
-    exercise = get_exercise(exercise_id)
+    """Replay the public checks of `exercise` against `submitted` (fixed CPU data: the
+    device and seed of a graded run do not apply)."""
     vectors = load_vectors(exercise.id)
-    submitted = Path(submission_dir) / exercise.filename
     started = time.perf_counter()
     student = StudentModule(
-        submitted,
-        exercise.module_name,
-        zygote or shared_zygote(),
-        "cpu",
-        call_timeout,
-        exercise.functions,
-    )
+        submitted, exercise.module_name, zygote, "cpu", functions=exercise.functions,
+        limits=limits,
+    )  # fmt: skip
     try:
         tests = tuple(
             _replay(test, student, vectors.arrays)
@@ -105,7 +56,7 @@ def grade_public(
         seed=int(vectors.manifest.get("seed", 0)),
         device="cpu",
         suite_hash=f"public-{vectors.digest}",
-        submission_hash=submission_hash(submitted),
+        submission_hash=submitted.content_hash,
         duration_s=time.perf_counter() - started,
         notes=_notes(vectors.manifest, student),
     )
@@ -153,6 +104,7 @@ def _replay_call(
     student: StudentModule,
     arrays: dict[str, np.ndarray],
 ) -> None:
+    from grader.release.encoding import decode
     from grader.testing.checks import expect_unchanged, fail
 
     function = call["function"]
