@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from grader.runner.errors import StudentRaised, StudentTimeout
 from grader.testing import (
     describe,
     expect_close,
@@ -30,7 +29,8 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import fail, lazy, part_of
+from grader.testing.checks import lazy, part_of
+from grader.testing.cost import call_within
 from grader.testing.flows_06 import DenseJacobian, WatchedInput
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
@@ -354,23 +354,17 @@ def test_forward_cost(student_cpu, reference, rng):
     limit = WATCH_FACTOR * z.numel()
     watched = tuple(WatchedInput(t, limit) for t in (z, *layer))
     what = f"planar_forward for z of shape ({batch}, {COST_D}), float64"
-    try:
-        result = student_cpu.call_full("planar_forward", watched, timeout=COST_TIMEOUT_S)
-    except StudentTimeout:
-        fail(
-            f"{what} within {COST_TIMEOUT_S:g} s (O(d) work takes well under a millisecond)",
-            f"your function ran for more than {COST_TIMEOUT_S:g} s and was stopped",
-            DENSE_JACOBIAN,
-        )
-    except StudentRaised as err:
-        refused = err.detail.removeprefix(f"{DenseJacobian.__name__}: ")
-        if refused == err.detail:
-            raise
-        fail(
-            f"{what}: O(d) work per sample, no d x d matrix, no determinant routine",
-            f"your function computed {refused} and was stopped",
-            DENSE_JACOBIAN,
-        )
+    result = call_within(
+        student_cpu,
+        "planar_forward",
+        watched,
+        timeout=COST_TIMEOUT_S,
+        what=what,
+        quick="O(d) work takes well under a millisecond",
+        requirement="O(d) work per sample, no d x d matrix, no determinant routine",
+        refusal=DenseJacobian,
+        hint=DENSE_JACOBIAN,
+    )
     x, log_det = expect_tuple(result.value, 2, "planar_forward", "(x, log_det)")
     x_ref, ld_ref = reference.planar_forward(z, *layer)
     misc = lazy(_forward_misconceptions, z, layer)

@@ -344,6 +344,24 @@ def _check_map(
     return out
 
 
+def _check_result(
+    student: Any,
+    function: str,
+    args: tuple[Any, ...],
+    expected: Tensor,
+    *,
+    what: str,
+    names: list[str],
+    misconceptions: MisconceptionSource,
+) -> None:
+    """Call `function(*args)`: values (with misconception hints), shape, dtype and device as
+    the reference's `expected`, and every input left unchanged."""
+    result = student.call_full(function, args, return_inputs=True)
+    expect_close(result.value, expected, what=what, misconceptions=misconceptions)
+    expect_structure(result.value, expected, what=what)
+    expect_unchanged(list(args), result.inputs_after, function=function, names=names)
+
+
 def _expect_value_error(student: Any, function: str, v: Tensor, sizes: str, message: str) -> None:
     checked = (
         f"{function} of an input of shape {tuple(v.shape)} raises ValueError naming the sizes "
@@ -469,17 +487,15 @@ def test_multiscale_log_prob_matches_reference(student, reference, device, rng):
     for batch, channels, height, width, dtype in MODEL_CASES:
         x = _images(rng, (batch, channels, height, width), dtype, device)
         level_1, level_2 = _levels(rng, channels, device)
-        result = student.call_full("multiscale_log_prob", (x, level_1, level_2), return_inputs=True)
-        expected = reference.multiscale_log_prob(x, level_1, level_2)
-        what = f"log p(x) of the two-level model {_where(tuple(x.shape), dtype)}"
-        expect_close(
-            result.value,
-            expected,
-            what=what,
+        _check_result(
+            student,
+            "multiscale_log_prob",
+            (x, level_1, level_2),
+            reference.multiscale_log_prob(x, level_1, level_2),
+            what=f"log p(x) of the two-level model {_where(tuple(x.shape), dtype)}",
+            names=["x", "level_1", "level_2"],
             misconceptions=lazy(_model_misconceptions, x, level_1, level_2, reference),
         )
-        expect_structure(result.value, expected, what=what)
-        expect_unchanged([x], result.inputs_after, function="multiscale_log_prob", names=["x"])
 
 
 @pytest.mark.points(1)
@@ -521,18 +537,14 @@ def test_dequantize(student, reference, device, rng):
         noise = torch.rand(shape, generator=rng, dtype=torch.float64).to(dtype)
         noise.view(-1)[:2] = torch.tensor([0.0, 1.0 - 2.0**-20])
         x, noise = x.to(device), noise.to(device)
-        result = student.call_full("dequantize", (x, noise), return_inputs=True)
-        expected = reference.dequantize(x, noise)
-        what = f"y = dequantize(x, u) for x of shape {shape}, noise {describe(noise)}"
-        expect_close(
-            result.value,
-            expected,
-            what=what,
+        _check_result(
+            student,
+            "dequantize",
+            (x, noise),
+            reference.dequantize(x, noise),
+            what=f"y = dequantize(x, u) for x of shape {shape}, noise {describe(noise)}",
+            names=["x", "noise"],
             misconceptions=lazy(_dequantize_misconceptions, x, noise),
-        )
-        expect_structure(result.value, expected, what=what)
-        expect_unchanged(
-            [x, noise], result.inputs_after, function="dequantize", names=["x", "noise"]
         )
 
 
@@ -559,16 +571,12 @@ def test_bits_per_dim(student, reference, device, rng):
         dims = data[0].numel()
         log_prob = (torch.randn(shape[0], generator=rng, dtype=torch.float64) * dims).to(dtype)
         log_prob = log_prob.to(device)
-        result = student.call_full("bits_per_dim", (log_prob, data), return_inputs=True)
-        expected = reference.bits_per_dim(log_prob, data)
-        what = f"bits per dimension for log p_y of {describe(log_prob)}, x of shape {shape}"
-        expect_close(
-            result.value,
-            expected,
-            what=what,
+        _check_result(
+            student,
+            "bits_per_dim",
+            (log_prob, data),
+            reference.bits_per_dim(log_prob, data),
+            what=f"bits per dimension for log p_y of {describe(log_prob)}, x of shape {shape}",
+            names=["log_prob", "x"],
             misconceptions=lazy(_bits_misconceptions, log_prob, data),
-        )
-        expect_structure(result.value, expected, what=what)
-        expect_unchanged(
-            [log_prob, data], result.inputs_after, function="bits_per_dim", names=["log_prob", "x"]
         )

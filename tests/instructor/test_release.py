@@ -89,6 +89,18 @@ def test_vectors_load_without_pickle(kit):
         assert sum(t["public"] for t in manifest["tests"]) >= 5, vectors.stem
 
 
+def _json_from_kit(kit: Path, script: str, folder: Path) -> dict:
+    """Run `script` (Python, given `folder` as argv[1]) with the kit's grader; the JSON object
+    it prints last."""
+    env = {**os.environ, "PYTHONPATH": str(kit)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder)],
+        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def test_grade_runs_inside_the_kit(kit, tmp_path):
     for kind in ("correct", "wrong_sign"):
         (tmp_path / kind).mkdir()
@@ -107,13 +119,7 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
         "                 'failed': [t.name for t in r.tests if t.status != 'passed']}\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(kit)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout.splitlines()[-1])
+    results = _json_from_kit(kit, script, tmp_path)
     stub, correct, wrong = results["stub"], results["correct"], results["wrong_sign"]
     assert stub["score"] == 0 and correct["score"] == correct["max"] > 0
     assert 0 < wrong["score"] < wrong["max"] and "inverse_matches_reference" in wrong["failed"]
@@ -145,13 +151,7 @@ def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
         "    out[f'{exercise}/{folder}'] = failed\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(kit)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    failed = json.loads(done.stdout.splitlines()[-1])
+    failed = _json_from_kit(kit, script, tmp_path)
     assert failed["exercise-06/reference"] == {} and failed["exercise-07/reference"] == {}
     assert sorted(failed["exercise-06/dense"]) == ["forward_cost"]
     assert "DenseJacobian: torch.outer" in failed["exercise-06/dense"]["forward_cost"]
