@@ -2,7 +2,10 @@
 
     grade exercise-03                      grade ./exercises/exercise_03_*.py
     grade exercise-03 --submission DIR     grade another folder laid out like exercises/
-    grade list                             every exercise with your last result
+    grade watch [exercise-03]              re-grade on every save, move on at full marks
+    grade hint exercise-03 [--function F]  the next hint: a nudge, the key idea, the formula
+    grade list                             every exercise with your last result, what is next
+    grade reveal exercise-03 [--key KEY]   the reference, once you passed (if your course allows)
 
 Heavy imports (torch, pytest) happen only inside commands that grade, so `grade --help`
 and `grade list` answer quickly.
@@ -16,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from grader.exercises import EXERCISE_IDS, EXERCISES, UnknownExercise, get_exercise
+from grader.exercises import EXERCISE_IDS, UnknownExercise, get_exercise
 from grader.fast_exit import exit_now
 from grader.gradebook import DEFAULT_GRADEBOOK, default_student_id
 
@@ -145,15 +148,58 @@ def make_exercise_command(exercise_id: str) -> click.Command:
 @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
 @click.option("--student", default=None, help="Whose results to show (default: your login).")
 def list_exercises(gradebook: Path | None, student: str | None) -> None:
-    """Show every exercise with its title and your last result."""
-    from grader.student_run import last_results
+    """Show every exercise with your last result, a progress bar and what to do next."""
+    from grader.student_run import last_results, render_progress
 
     results = last_results(gradebook or DEFAULT_GRADEBOOK, student or default_student_id())
-    width = max(len(e.id) for e in EXERCISES)
-    for exercise in EXERCISES:
-        last = results.get(exercise.id)
-        status = f"{last.score:g}/{last.max_score:g}" if last else "not graded yet"
-        click.echo(f"{exercise.id:<{width}}  {status:>14}  {exercise.title}")
+    click.echo(render_progress(results), nl=False)
+
+
+def _exercise_id(value: str) -> str:
+    try:
+        return get_exercise(value).id
+    except UnknownExercise as err:
+        raise click.UsageError(str(err)) from None
+
+
+COURSE_OPTION = click.option(
+    "--course",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="course.toml (default: ./course.toml if present).",
+)
+
+
+@main.command(name="hint")
+@click.argument("exercise_id", metavar="EXERCISE")
+@click.option("--function", default=None, help="Which function (default: the first not passing).")
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Student id to record (default: your login).")
+@COURSE_OPTION
+def hint(
+    exercise_id: str,
+    function: str | None,
+    gradebook: Path | None,
+    student: str | None,
+    course: Path | None,
+) -> None:
+    """Show the next hint for EXERCISE: a nudge, then the key idea, then the formula.
+
+    One more step per call, for the first function not yet passing in your last result
+    (or --function NAME). Every hint shown is recorded in the gradebook with its time;
+    your course may take points off per hint (course.toml [hints]).
+    """
+    from grader.student_hint import show_hint
+
+    sys.exit(
+        show_hint(
+            _exercise_id(exercise_id),
+            function,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
+            student=student or default_student_id(),
+            course=course,
+        )
+    )
 
 
 def _add_subgroups() -> None:

@@ -12,6 +12,7 @@ import click
 from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
 from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+from grader.results import ExerciseResult
 
 
 def run_exercise(
@@ -38,7 +39,7 @@ def run_exercise(
         zygote = shared_zygote(settings.sandbox_mode)
     except SandboxUnavailable as err:
         raise click.UsageError(str(err)) from None
-    from grader.render import render_exercise, use_colour
+    from grader.render import render_exercise, terminal_width, use_colour
     from grader.session import DeviceUnavailable, grade_exercise
 
     try:
@@ -54,14 +55,42 @@ def run_exercise(
     except DeviceUnavailable as err:
         raise click.UsageError(str(err)) from None
     shown = submission / exercise.filename
-    click.echo(render_exercise(result, fmt, colour=use_colour(), submission=str(shown)), nl=False)
+    width = terminal_width() if fmt == "terminal" else None
+    text = render_exercise(result, fmt, colour=use_colour(), submission=str(shown), width=width)
+    click.echo(text, nl=False)
     if gradebook is not None:
         try:
             with Gradebook.open(gradebook) as book:
                 book.record_exercise(student, result)
         except (GradebookError, OSError) as err:
             click.echo(f"warning: result not saved: {err}", err=True)
+    if fmt == "terminal" and result.full_marks:
+        click.echo("\n" + render_next(result, gradebook, student), nl=False)
     return 0 if result.full_marks else 1
+
+
+def render_next(
+    result: ExerciseResult, gradebook: Path | None, student: str, *, watching: bool = False
+) -> str:
+    """After full marks: the next unfinished exercise, the quiz on the same topic, the bar."""
+    from grader.progress import load_progress
+    from grader.render import render_terminal, terminal_width, use_colour
+    from grader.topics import quiz_for
+
+    exercise = get_exercise(result.exercise)
+    progress = load_progress(gradebook, student).with_score(
+        result.exercise, result.score, result.max_score
+    )
+    return render_terminal(
+        "next.txt.j2",
+        colour=use_colour(),
+        width=terminal_width(),
+        exercise=exercise,
+        quiz=quiz_for(exercise),
+        next=progress.next_unfinished(exercise.id),
+        progress=progress,
+        watching=watching,
+    )
 
 
 def _course_settings(path: Path | None) -> Course:
@@ -98,3 +127,40 @@ def last_results(gradebook: Path, student: str) -> dict[str, SubmissionRecord]:
     except GradebookError as err:
         click.echo(f"warning: {err}", err=True)
         return {}
+
+
+def render_progress(results: dict[str, SubmissionRecord]) -> str:
+    """`grade list`: one row per exercise, the progress bar over the unit, what is next."""
+    from grader.exercises import EXERCISES
+    from grader.progress import UnitProgress
+    from grader.render import render_terminal, terminal_width, use_colour
+
+    width = terminal_width()
+    progress = UnitProgress.of(results)
+    id_width = max(len(e.id) for e in EXERCISES)
+    rows = []
+    for exercise in EXERCISES:
+        last = results.get(exercise.id)
+        done = progress.is_done(exercise.id)
+        title = exercise.title
+        if width is not None and len(title) > width - id_width - 20:
+            title = title[: max(10, width - id_width - 21)].rstrip() + "…"
+        rows.append(
+            {
+                "id": f"{exercise.id:<{id_width}}",
+                "status": f"{last.score:g}/{last.max_score:g}" if last else "not graded yet",
+                "mark": "✓" if done else ("•" if last else " "),
+                "kind": "pass" if done else "fail",
+                "title": title,
+            }
+        )
+    following = progress.next_unfinished()
+    return render_terminal(
+        "progress.txt.j2",
+        colour=use_colour(),
+        width=width,
+        rows=rows,
+        progress=progress,
+        next=following,
+        next_record=results.get(following.id) if following else None,
+    )

@@ -26,7 +26,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from grader.gradebook.records import BatchRunRecord, QuizAttemptRecord, SubmissionRecord, TestRow
+from grader.gradebook.records import (
+    BatchRunRecord,
+    HintRecord,
+    QuizAttemptRecord,
+    SubmissionRecord,
+    TestRow,
+)
 from grader.gradebook.schema import migrate
 from grader.results import ExerciseResult
 
@@ -275,6 +281,53 @@ class Gradebook:
     def latest_quiz_attempt(self, student: str, quiz: str) -> QuizAttemptRecord | None:
         attempts = self.quiz_attempts(quiz=quiz, student=student)
         return attempts[-1] if attempts else None
+
+    # ------------------------------------------------------------------ hints
+
+    def record_hint(self, student: str, exercise: str, function: str, available: int) -> int | None:
+        """Mark the next hint step of `function` as shown; returns its number (1-based), or
+        None when all `available` steps were shown already (nothing is written then).
+
+        One transaction: two `grade hint` calls at once cannot both take the same step."""
+        with self.transaction() as db:
+            self._ensure_student(db, student)
+            (shown,) = db.execute(
+                "SELECT COUNT(*) FROM hints_shown "
+                "WHERE student = ? AND exercise = ? AND function_name = ?",
+                (student, exercise, function),
+            ).fetchone()
+            if int(shown) >= available:
+                return None
+            db.execute(
+                "INSERT INTO hints_shown (student, exercise, function_name, step, shown_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (student, exercise, function, int(shown) + 1, now()),
+            )
+        return int(shown) + 1
+
+    def hints_shown(
+        self, student: str | None = None, exercise: str | None = None
+    ) -> list[HintRecord]:
+        """Hint steps shown, oldest first, optionally of one student and/or one exercise."""
+        clauses, params = [], []
+        for column, value in (("student", student), ("exercise", exercise)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            "SELECT student, exercise, function_name, step, shown_at FROM hints_shown"
+            f"{where} ORDER BY id",
+            params,
+        ).fetchall()
+        return [HintRecord(str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
+
+    def hint_counts(self) -> dict[tuple[str, str], int]:
+        """(student, exercise) -> how many hint steps that student was shown (for reports)."""
+        rows = self._db.execute(
+            "SELECT student, exercise, COUNT(*) FROM hints_shown GROUP BY student, exercise"
+        ).fetchall()
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
     @property
     def connection(self) -> sqlite3.Connection:
