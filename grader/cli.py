@@ -202,6 +202,54 @@ def hint(
     )
 
 
+@main.command(name="watch")
+@click.argument("exercise_id", metavar="[EXERCISE]", required=False)
+@click.option(
+    "--submission",
+    type=click.Path(path_type=Path),
+    default=Path("exercises"),
+    show_default=True,
+    help="Folder laid out like exercises/.",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--timeout", type=float, default=None, help="Seconds per call [course's, else 10].")
+@COURSE_OPTION
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Student id to record (default: your login).")
+@click.option("--no-save", is_flag=True, help="Do not record results in the gradebook.")
+def watch(
+    exercise_id: str | None,
+    submission: Path,
+    device: str,
+    timeout: float | None,
+    course: Path | None,
+    gradebook: Path | None,
+    student: str | None,
+    no_save: bool,
+) -> None:
+    """Re-grade EXERCISE every time you save its file; move on at full marks.
+
+    Without EXERCISE it starts at the first exercise you have not finished. Each result
+    is recorded like `grade exercise-NN`. Ctrl-C stops.
+    """
+    from grader.student_watch import watch_exercises
+
+    book = gradebook or DEFAULT_GRADEBOOK
+    sys.exit(
+        watch_exercises(
+            _exercise_id(exercise_id) if exercise_id else None,
+            submission,
+            device=device,
+            timeout=timeout,
+            course=course,
+            gradebook=None if no_save else book,
+            student=student or default_student_id(),
+        )
+    )
+
+
 def _add_subgroups() -> None:
     from grader.instructor_cli import batch, release, report
     from grader.quiz.cli import quiz

@@ -31,7 +31,7 @@ def run_exercise(
     0 at full marks, 1 otherwise. Usage errors raise `click.UsageError` (exit status 2)."""
     exercise = get_exercise(exercise_id)
     _check_submission(submission, exercise.filename)
-    settings = _course_settings(course)
+    settings = course_settings(course)
     from grader.runner.sandbox import SandboxUnavailable
     from grader.runner.zygote import shared_zygote
 
@@ -93,7 +93,7 @@ def render_next(
     )
 
 
-def _course_settings(path: Path | None) -> Course:
+def course_settings(path: Path | None) -> Course:
     """The course's limits and sandbox mode (defaults without a course.toml)."""
     try:
         return load_course(path)
