@@ -250,6 +250,47 @@ def watch(
     )
 
 
+@main.command(name="reveal")
+@click.argument("exercise_id", metavar="EXERCISE")
+@click.option("--key", default=None, help="The key your instructor published (student kit).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the reference to this file instead of printing it.")  # fmt: skip
+@COURSE_OPTION
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Whose result counts (default: your login).")
+def reveal(
+    exercise_id: str,
+    key: str | None,
+    out: Path | None,
+    course: Path | None,
+    gradebook: Path | None,
+    student: str | None,
+) -> None:
+    """Show the reference solution of EXERCISE once you have full marks on it.
+
+    Only where your course allows it (course.toml [solutions] reveal_after_pass); in a
+    student kit the reference is encrypted and needs the key your instructor publishes.
+    """
+    from grader.course import CourseError, load_course
+    from grader.reveal import RevealError, reveal_reference
+
+    try:
+        text = reveal_reference(
+            _exercise_id(exercise_id),
+            key=key,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
+            student=student or default_student_id(),
+            course=load_course(course),
+        )
+    except (RevealError, CourseError) as err:
+        raise click.ClickException(str(err)) from None
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
 def _add_subgroups() -> None:
     from grader.instructor_cli import batch, release, report
     from grader.quiz.cli import quiz
