@@ -179,12 +179,14 @@ class _Loop:
         final: bool = False,
     ) -> None:
         from grader.render import render_exercise, render_terminal, terminal_width, use_colour
+        from grader.render.fit import fit_to_width
 
         width = terminal_width()
         shown = self.submission / exercise.filename
         click.clear()
         if result is None:
-            click.echo(f"{shown} does not exist yet: create it (a copy of the stub) and save.\n")
+            missing = f"{shown} does not exist yet: create it (a copy of the stub) and save.\n"
+            click.echo(fit_to_width(missing, width))
         else:
             text = render_exercise(
                 result, "terminal", colour=use_colour(), submission=str(shown), width=width
