@@ -24,6 +24,16 @@ from grader.fast_exit import exit_now
 from grader.gradebook import DEFAULT_GRADEBOOK, default_student_id
 
 GRADEBOOK_HELP = f"SQLite gradebook to use (default: {DEFAULT_GRADEBOOK} in this folder)"
+SUBMISSION_OPTION = click.option(
+    "--submission",
+    type=click.Path(path_type=Path),
+    default=Path("exercises"),
+    show_default=True,
+    help="Folder laid out like exercises/.",
+)
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
 
 
 class GradeGroup(click.Group):
@@ -81,13 +91,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
     exercise = get_exercise(exercise_id)
 
     @click.command(name=exercise.id, help=f"Grade {exercise.id}: {exercise.title}.")
-    @click.option(
-        "--submission",
-        type=click.Path(path_type=Path),
-        default=Path("exercises"),
-        show_default=True,
-        help="Folder laid out like exercises/.",
-    )
+    @SUBMISSION_OPTION
     @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object (Gradescope fields)."
     )
@@ -98,9 +102,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         default="terminal",
         show_default=True,
     )
-    @click.option(
-        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-    )
+    @DEVICE_OPTION
     @click.option("--seed", type=int, default=None, help="Reuse the inputs of an earlier run.")
     @click.option(
         "--timeout", type=float, default=None, help="Seconds per call [course's, else 10]."
@@ -204,16 +206,8 @@ def hint(
 
 @main.command(name="watch")
 @click.argument("exercise_id", metavar="[EXERCISE]", required=False)
-@click.option(
-    "--submission",
-    type=click.Path(path_type=Path),
-    default=Path("exercises"),
-    show_default=True,
-    help="Folder laid out like exercises/.",
-)
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
+@SUBMISSION_OPTION
+@DEVICE_OPTION
 @click.option("--timeout", type=float, default=None, help="Seconds per call [course's, else 10].")
 @COURSE_OPTION
 @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
@@ -236,7 +230,6 @@ def watch(
     """
     from grader.student_watch import watch_exercises
 
-    book = gradebook or DEFAULT_GRADEBOOK
     sys.exit(
         watch_exercises(
             _exercise_id(exercise_id) if exercise_id else None,
@@ -244,8 +237,9 @@ def watch(
             device=device,
             timeout=timeout,
             course=course,
-            gradebook=None if no_save else book,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
             student=student or default_student_id(),
+            save=not no_save,
         )
     )
 

@@ -12,6 +12,7 @@ import click
 from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
 from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+from grader.progress import UnitProgress, load_progress
 from grader.results import ExerciseResult
 
 
@@ -70,15 +71,20 @@ def run_exercise(
 
 
 def render_next(
-    result: ExerciseResult, gradebook: Path | None, student: str, *, watching: bool = False
+    result: ExerciseResult,
+    gradebook: Path | None,
+    student: str,
+    *,
+    watching: bool = False,
+    progress: UnitProgress | None = None,
 ) -> str:
-    """After full marks: the next unfinished exercise, the quiz on the same topic, the bar."""
-    from grader.progress import load_progress
+    """After full marks: the next unfinished exercise, the quiz on the same topic, the bar.
+    `progress` (default: read from `gradebook`) gets `result` added."""
     from grader.render import render_terminal, terminal_width, use_colour
     from grader.topics import quiz_for
 
     exercise = get_exercise(result.exercise)
-    progress = load_progress(gradebook, student).with_score(
+    progress = (progress or load_progress(gradebook, student)).with_score(
         result.exercise, result.score, result.max_score
     )
     return render_terminal(
@@ -132,7 +138,6 @@ def last_results(gradebook: Path, student: str) -> dict[str, SubmissionRecord]:
 def render_progress(results: dict[str, SubmissionRecord]) -> str:
     """`grade list`: one row per exercise, the progress bar over the unit, what is next."""
     from grader.exercises import EXERCISES
-    from grader.progress import UnitProgress
     from grader.render import render_terminal, terminal_width, use_colour
 
     width = terminal_width()

@@ -45,8 +45,10 @@ def watch_exercises(
     course: Path | None = None,
     gradebook: Path | None = None,
     student: str = "student",
+    save: bool = True,
 ) -> int:
-    """Run the watch loop until the unit is done (0) or Ctrl-C (0)."""
+    """Run the watch loop until the unit is done (0) or Ctrl-C (0). Progress is read from
+    `gradebook`; results are written to it unless `save` is False."""
     from grader.student_run import course_settings
 
     settings = course_settings(course)
@@ -58,6 +60,7 @@ def watch_exercises(
     if not submission.is_dir():
         raise click.UsageError(f"submission folder {str(submission)!r} does not exist")
     loop = _Loop(submission, device, timeout, settings, gradebook, student, progress)
+    loop.save = save
     try:
         loop.start()
         return loop.run(exercise)
@@ -86,6 +89,7 @@ class _Loop:
         self.gradebook = gradebook
         self.student = student
         self.progress = progress
+        self.save = True
         self.events: Iterator[set[tuple[object, str]]] | None = None
         self.primer: threading.Thread | None = None
         self.pending: set[tuple[object, str]] = set()
@@ -156,7 +160,7 @@ class _Loop:
             raise click.UsageError(str(err)) from None
         seconds = time.perf_counter() - started
         self.progress = self.progress.with_score(exercise.id, result.score, result.max_score)
-        if self.gradebook is not None:
+        if self.gradebook is not None and self.save:
             try:
                 with Gradebook.open(self.gradebook) as book:
                     book.record_exercise(self.student, result)
@@ -167,7 +171,9 @@ class _Loop:
     def done_text(self, result: ExerciseResult) -> str:
         from grader.student_run import render_next
 
-        return render_next(result, self.gradebook, self.student, watching=True)
+        return render_next(
+            result, self.gradebook, self.student, watching=True, progress=self.progress
+        )
 
     def show(
         self,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.exercises import EXERCISES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,7 +43,7 @@ def test_reference_full_marks_exit_zero(tmp_path: Path) -> None:
         "✓ exercise-03 done" in run.stdout
         and "grade quiz take jacobians-and-coupling" in run.stdout
     )
-    assert "Next: exercise-04" in run.stdout and "1/5 exercises done" in run.stdout
+    assert "Next: exercise-04" in run.stdout and f"1/{len(EXERCISES)} exercises done" in run.stdout
 
 
 def test_stub_scores_zero_exit_one_without_traceback(tmp_path: Path) -> None:
@@ -99,7 +101,7 @@ def test_list_shows_last_result(tmp_path: Path) -> None:
     assert "not graded yet" in next(
         row for row in run.stdout.splitlines() if row.startswith("exercise-01")
     )
-    assert "1/5 exercises done" in run.stdout
+    assert f"1/{len(EXERCISES)} exercises done" in run.stdout
     assert "Next: exercise-01: open exercises/exercise_01_change_of_variables.py" in run.stdout
 
 

@@ -267,12 +267,7 @@ class Gradebook:
         self, quiz: str | None = None, student: str | None = None
     ) -> list[QuizAttemptRecord]:
         """Attempts, oldest first, optionally of one quiz and/or one student."""
-        clauses, params = [], []
-        for column, value in (("quiz", quiz), ("student", student)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(("quiz", quiz), ("student", student))
         rows = self._db.execute(
             f"SELECT * FROM quiz_attempts{where} ORDER BY student, quiz, attempt", params
         ).fetchall()
@@ -309,12 +304,7 @@ class Gradebook:
         self, student: str | None = None, exercise: str | None = None
     ) -> list[HintRecord]:
         """Hint steps shown, oldest first, optionally of one student and/or one exercise."""
-        clauses, params = [], []
-        for column, value in (("student", student), ("exercise", exercise)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(("student", student), ("exercise", exercise))
         rows = self._db.execute(
             "SELECT student, exercise, function_name, step, shown_at FROM hints_shown"
             f"{where} ORDER BY id",
@@ -333,6 +323,14 @@ class Gradebook:
     def connection(self) -> sqlite3.Connection:
         """The raw connection, for read-only report queries."""
         return self._db
+
+
+def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
+    """` WHERE a = ? AND b = ?` for the (column, value) pairs whose value is not None."""
+    used = [(column, value) for column, value in filters if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in used), [v for _, v in used]
 
 
 def _columns(row: sqlite3.Row | tuple, cursor_description: list[str]) -> dict[str, object]:
