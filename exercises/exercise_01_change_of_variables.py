@@ -1,37 +1,36 @@
 """Exercise 01 — the change-of-variables formula.
 
-Run `grade exercise-01` to check your work.
+Run `grade exercise-01` to check your work; `grade hint exercise-01` when you are stuck
+(a nudge first, then the key idea, then the formula; one more per call).
 
-A normalizing flow turns a simple base density p_Z (here a standard normal) into a data
-density p_X by pushing samples through an invertible map:
+A normalizing flow turns a simple base density p_Z into a data density p_X by pushing
+samples through an invertible, differentiable map f: R^d -> R^d:
 
-    x = f(z)          (forward, generative direction: sampling)
-    z = f^{-1}(x)     (inverse direction: density evaluation)
+    x = f(z),  z ~ p_Z      (forward, generative direction: sampling)
+    z = f^{-1}(x)           (inverse direction: density evaluation)
 
-Change of variables. If f expands a small region by a factor |det df/dz|, the density
-there must shrink by the same factor, so that total probability stays 1:
+Your task is to work out how the density changes under f: probability mass is conserved,
+so where f stretches a small region of z-space the density of x must drop, and where f
+squeezes it the density must rise. Every function below asks for a log-density.
 
-    log p_X(x) = log p_Z(f^{-1}(x)) + log|det d f^{-1}(x) / dx|
-               = log p_Z(z)         - log|det d f(z) / dz|        with z = f^{-1}(x).
+Conventions used throughout:
+- shapes are batch first: z and x have shape (B, d); a log-density or a log-det is one
+  number per sample, shape (B,). Reduce over the feature dimension only, never the batch;
+- "log-det of the inverse" means log|det d f^{-1}(x) / dx|, the log of the absolute value
+  of the determinant of the inverse map's Jacobian, evaluated at x;
+- the base density in this exercise is the standard normal N(0, I_d):
+      p_Z(z) = (2 pi)^(-d / 2) * exp(-|z|^2 / 2).
 
-The determinant belongs to the *inverse* map in the first line; using the forward map's
-log-det instead flips its sign (the second line).
+Scalar affine flow (the unit's worked example 1, but for *any* a != 0, either sign):
 
-Shapes: everything is batch first. z and x have shape (B, d); a log-density and a log-det
-are one number per sample, shape (B,). Sum over the feature dimension only, never over
-the batch.
+    x = f(z) = a * z + b,   z ~ N(0, 1)
 
-Scalar affine flow (the unit's worked example 1, but for *any* a != 0):
+Numbers to check yourself against: for a = 2, b = 1 the log-density at x = 1 is
+-1.6121 (and the same for a = -2).
 
-    x = a * z + b,   z ~ N(0, 1)
-    f^{-1}(x) = (x - b) / a,   |d f^{-1}/dx| = 1 / |a|
-    p_X(x) = exp(-(x - b)^2 / (2 a^2)) / (sqrt(2 pi) |a|)  =  N(x; b, a^2)
-
-The variance is a^2 (not a), and the factor is 1/|a|: a negative a flips the axis, which
-does not change volumes, so log|a| must never see the sign of a.
-
-Numerical advice: work in log space. exp(-z^2 / 2) underflows to 0 for |z| > ~39 in
-float64, and log(0) = -inf, although log p is a perfectly finite -z^2 / 2 - ...
+Numerics: the grader evaluates your log-densities far out in the tails (|z| up to 60),
+where the density itself underflows to 0 in float64 but its log is an ordinary number:
+your answers must stay finite there.
 
 Rules: keep each input's dtype and device; do not modify inputs in place.
 """
@@ -50,31 +49,31 @@ LogProb = Callable[[Tensor], Tensor]
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
-    """Log-density of the standard normal N(0, I_d), one value per sample.
+    """log p_Z(z) for the standard normal N(0, I_d), one value per sample.
 
     Args:
         z: (B, d) points.
 
     Returns:
-        (B,) tensor: log N(z; 0, I) = -0.5 * sum_i z_i^2 - (d / 2) * log(2 pi).
+        (B,) tensor: log N(z; 0, I_d), finite even where the density underflows.
         Same dtype and device as z.
     """
     raise NotImplementedError
 
 
 def change_of_variables_log_prob(x: Tensor, inverse: Inverse, base_log_prob: LogProb) -> Tensor:
-    """log p_X(x) for a flow given by its inverse map and its base density.
+    """log p_X(x) for a flow x = f(z), given its inverse map and its base density.
 
     Args:
         x: (B, d) data points.
         inverse: a callable, inverse(x) -> (z, log_det) with z = f^{-1}(x) of shape (B, d)
-            and log_det = log|det d f^{-1}(x) / dx| of shape (B,) (the inverse direction's
-            log-det: it is already the term you need, with its sign).
+            and log_det = log|det d f^{-1}(x) / dx| of shape (B,) (the log-det of the
+            inverse map, in the inverse direction).
         base_log_prob: a callable, base_log_prob(z) -> (B,) log p_Z(z). Call it: do not
             assume the base is a standard normal.
 
     Returns:
-        (B,) tensor: log p_X(x) = log p_Z(z) + log|det d f^{-1}(x) / dx|.
+        (B,) tensor: log p_X(x).
     """
     raise NotImplementedError
 
@@ -84,11 +83,12 @@ def affine_flow_log_prob(x: Tensor, a: float, b: float) -> Tensor:
 
     Args:
         x: (B,) scalar data points.
-        a: the scale (a Python float, may be negative, never 0).
+        a: the scale (a Python float, may be negative, never 0; as small as 1e-3 or as
+            large as 1e3).
         b: the shift (a Python float).
 
     Returns:
-        (B,) tensor: log N(x; b, a^2) = -0.5 * ((x - b) / a)^2 - log|a| - 0.5 * log(2 pi).
+        (B,) tensor: log p_X(x), same dtype and device as x.
     """
     raise NotImplementedError
 

@@ -1,16 +1,16 @@
 """Exercise 02 — triangular Jacobians: log|det J| in O(d) for autoregressive flows.
 
-Run `grade exercise-02` to check your work.
+Run `grade exercise-02` to check your work; `grade hint exercise-02` when you are stuck.
+
+A flow is only practical when log|det J| of every layer is cheap. A dense d x d
+determinant costs O(d^3); this exercise is about the structure that brings it to O(d).
 
 Part 1: triangular log-determinants.
-The determinant of a triangular matrix is the product of its diagonal, so
-
-    log|det J| = sum_i log|J_ii|          O(d) per sample, no determinant needed.
-
-Never form the product itself: prod_i |J_ii| underflows to 0 (or overflows to inf) long
-before its log stops being an ordinary number; d = 1000 entries of 0.01 already give 1e-2000.
-Never call a dense determinant (det, slogdet, logdet, LU) either: that costs O(d^3).
-Diagonal entries may be negative; the determinant's sign does not matter, its size does.
+You get a batch of lower-triangular Jacobians J (every entry above the diagonal is 0) and
+return log|det J| for each, using O(d) work per matrix. The grader gives you matrices with
+d in the thousands (no dense determinant, slogdet, logdet or LU of the whole matrix: that
+is O(d^3) and is stopped), diagonal entries of either sign, and diagonals so small or so
+large that any intermediate product of them under- or overflows float64.
 
 Part 2: an affine autoregressive flow (IAF parametrisation).
 Forward (generative) direction z -> x. For each dimension i the shift m_i and log-scale
@@ -21,24 +21,11 @@ a_i are computed from the *earlier* inputs z_<i = (z_1, ..., z_{i-1}) only:
     a = z @ A.T + b_a                          (B, d); a_i = sum_{j<i} W_a[i, j] z_j + b_a[i]
     x = z * exp(a) + m                         (B, d)
 
-Use tril(W, -1), not tril(W): with the diagonal kept, x_i would depend on z_i through m_i
-and a_i as well, the map would no longer be affine in z_i and sum_i a_i would be wrong.
+The masks are strict (tril(W, -1), not tril(W)): m_i and a_i never see z_i itself.
+You return x with the log-det of this map, and write its exact inverse x -> z.
 
-Jacobian: dx_i/dz_j = 0 for j > i, so dx/dz is lower-triangular with diagonal
-dx_i/dz_i = exp(a_i). Hence
-
-    log|det dx/dz| = sum_i a_i                 shape (B,): one number per sample.
-
-Inverse direction x -> z: m_i and a_i need z_<i, which are not known before they are
-computed. So the inverse is sequential, d steps:
-
-    for i = 1..d:  z_i = (x_i - m_i(z_<i)) * exp(-a_i(z_<i))
-    log|det dz/dx| = -sum_i a_i               the negative of the forward log-det
-
-Which direction is fast depends on the parametrisation. Here (IAF: the conditioner reads
-the base variable z) sampling z -> x is one parallel pass and density evaluation x -> z
-is sequential. MAF is the mirror image: its conditioner reads the data x_<i, so density
-evaluation x -> z is parallel and sampling is sequential. The log-det is O(d) either way.
+Sign conventions: the forward pass returns log|det dx/dz|, the inverse pass returns
+log|det dz/dx|, each evaluated at the point it was given, one number per sample.
 
 Shapes: z, x (B, d); W_m, W_a (d, d); b_m, b_a (d,); log-dets (B,).
 Rules: keep each input's dtype and device; do not modify inputs in place.
@@ -57,7 +44,8 @@ def triangular_log_abs_det(jacobian: Tensor) -> Tensor:
         jacobian: (B, d, d), lower-triangular (entries above the diagonal are 0).
 
     Returns:
-        (B,) tensor: sum_i log|J_ii|. Same dtype and device as the input.
+        (B,) tensor: log|det J| of each matrix, finite whenever no diagonal entry is 0.
+        Same dtype and device as the input.
     """
     raise NotImplementedError
 
@@ -69,16 +57,17 @@ def autoregressive_affine_forward(
     weight_log_scale: Tensor,
     bias_log_scale: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Forward pass z -> x, all dimensions in parallel.
+    """Forward pass z -> x of the autoregressive affine map above, all dimensions at once.
 
     Args:
         z: (B, d) base samples.
-        weight_shift, weight_log_scale: (d, d); only their strictly lower triangles are used.
-        bias_shift, bias_log_scale: (d,).
+        weight_shift, weight_log_scale: (d, d) W_m and W_a; only their strictly lower
+            triangles are used.
+        bias_shift, bias_log_scale: (d,) b_m and b_a.
 
     Returns:
         x: (B, d), x = z * exp(a) + m with m, a computed from z_<i.
-        log_det: (B,), log|det dx/dz| = sum_i a_i.
+        log_det: (B,), log|det dx/dz| of this map at z.
     """
     raise NotImplementedError
 
@@ -90,11 +79,12 @@ def autoregressive_affine_inverse(
     weight_log_scale: Tensor,
     bias_log_scale: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Inverse pass x -> z, the exact inverse of autoregressive_affine_forward (sequential).
+    """Inverse pass x -> z, the exact inverse of autoregressive_affine_forward.
+
+    Args: as for the forward pass, with x (B, d) in place of z.
 
     Returns:
-        z: (B, d), computed one dimension at a time: z_i = (x_i - m_i) * exp(-a_i),
-            where m_i and a_i come from the z_<i you have already computed.
-        log_det: (B,), log|det dz/dx| = -sum_i a_i.
+        z: (B, d) with autoregressive_affine_forward(z, ...)[0] == x.
+        log_det: (B,), log|det dz/dx| of the inverse map at x.
     """
     raise NotImplementedError

@@ -1,6 +1,6 @@
 """Exercise 03 — RealNVP affine coupling layer.
 
-Run `grade exercise-03` to check your work.
+Run `grade exercise-03` to check your work; `grade hint exercise-03` when you are stuck.
 
 Direction: the forward map is the generative one, z -> x (sampling); the inverse is
 x -> z (density evaluation). Every tensor is batch first: z and x have shape (B, d).
@@ -12,24 +12,21 @@ The conditioner is a small neural network you are given. Call it on the *kept* h
 
     (log_s, t) = conditioner(z_a)            each of shape (B, d - d // 2)
 
-Forward:
+Forward map (given):
     x_a = z_a
     x_b = z_b * exp(log_s) + t
-    log|det dx/dz| = sum_i log_s_i           shape (B,), one number per sample
 
-The Jacobian dx/dz is block lower-triangular with diagonal blocks I and diag(exp(log_s)),
-so its log-determinant is just the sum of the log-scales: O(d), no determinant needed.
+Your tasks: the log-determinant of this map, its exact inverse, and the log-determinant
+of the inverse, each in O(d) work (no Jacobian matrix, no determinant call).
 
-Inverse (x -> z):
-    z_a = x_a
-    z_b = (x_b - t) * exp(-log_s)
-    log|det dz/dx| = -sum_i log_s_i          the negative of the forward log-det
-
-Why can the inverse compute log_s and t at all? Because x_a = z_a: the conditioner sees
-exactly the same input in both directions.
+Sign conventions: the forward pass returns log|det dx/dz| at z, the inverse pass returns
+log|det dz/dx| at x; both are one number per sample, shape (B,).
 
 Numerical stability: exp(log_s) overflows for large log_s. When `clamp` is given, first
-replace log_s by soft_clamp(log_s, clamp).
+replace log_s by soft_clamp(log_s, clamp), in both directions.
+
+Numbers to check yourself against (the unit's worked example 2): z = (1, 3),
+log_s = 0.5, t = 2 gives x = (1, 6.946) and a forward log-det of 0.5.
 
 Rules: keep each input's dtype and device; do not modify inputs in place.
 """
@@ -45,10 +42,13 @@ Conditioner = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 
 def soft_clamp(raw: Tensor, bound: float) -> Tensor:
-    """Squash a raw log-scale smoothly into (-bound, bound).
+    """Squash a raw log-scale smoothly into the open interval (-bound, bound).
 
-    Use bound * tanh(raw / bound): the identity near zero (slope 1), and saturating at
-    +-bound for large inputs, so exp() of the result can never overflow.
+    The course's soft clamp is built from tanh and must be: smooth, odd, increasing, the
+    identity to first order at 0 (value 0 and slope exactly 1 there, so small log-scales
+    pass nearly unchanged), and saturating towards +-bound for large |raw|, so that exp()
+    of the result can never overflow.
+
     Returns a tensor of the same shape, dtype and device as `raw`.
     """
     raise NotImplementedError
@@ -66,7 +66,7 @@ def affine_coupling_forward(
 
     Returns:
         x: (B, d), with x[:, :d // 2] equal to z[:, :d // 2].
-        log_det: (B,), log|det dx/dz| = sum of log_s over the transformed features.
+        log_det: (B,), log|det dx/dz| of this layer at z.
     """
     raise NotImplementedError
 
@@ -76,8 +76,11 @@ def affine_coupling_inverse(
 ) -> tuple[Tensor, Tensor]:
     """Inverse pass x -> z, the exact inverse of affine_coupling_forward.
 
+    Args:
+        x: (B, d) input; conditioner and clamp as for the forward pass.
+
     Returns:
-        z: (B, d), with z[:, :d // 2] equal to x[:, :d // 2].
-        log_det: (B,), log|det dz/dx| = minus the sum of log_s.
+        z: (B, d) with affine_coupling_forward(z, conditioner, clamp)[0] == x.
+        log_det: (B,), log|det dz/dx| of the inverse map at x.
     """
     raise NotImplementedError

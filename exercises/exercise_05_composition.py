@@ -1,6 +1,6 @@
-"""Exercise 05 — Composing flows: log-dets add, the inverse runs in reverse.
+"""Exercise 05 — Composing flows: a deep flow from simple layers.
 
-Run `grade exercise-05` to check your work.
+Run `grade exercise-05` to check your work; `grade hint exercise-05` when you are stuck.
 
 Direction: the forward map is the generative one, z -> x (sampling); the inverse is
 x -> z (density evaluation). Every tensor is batch first: z and x have shape (B, d), and
@@ -9,32 +9,21 @@ every log-det is one number per sample, shape (B,).
 Layer contract. You are given a sequence of layers; each one is an object with two methods
 (like FrEIA's invertible modules, with forward meaning z -> x):
 
-    layer.forward(z) -> (x, log_det)    log_det = log|det dx/dz|  (B,)
-    layer.inverse(x) -> (z, log_det)    log_det = log|det dz/dx|  (B,)
+    layer.forward(z) -> (x, log_det)    log_det = log|det dx/dz| at z   (B,)
+    layer.inverse(x) -> (z, log_det)    log_det = log|det dz/dx| at x   (B,)
 
-layer.inverse undoes layer.forward, and its log-det is the *negative* of the forward
-log-det at the matching point: each method already returns the log-det for its own
-direction, so you never need to flip a sign yourself. Log-dets may differ from sample to
-sample (a coupling layer's does). Call the methods; do not look inside the layers.
+layer.inverse undoes layer.forward, and each method already returns the log-det for its
+own direction. Log-dets may differ from sample to sample (a coupling layer's does). Call
+the methods; do not look inside the layers.
 
-Composition. layers[0] is applied first: for f = f_K o ... o f_1 with h_0 = z,
+The flow. layers[0] is applied first: with h_0 = z,
 
-    h_k = f_k(h_{k-1}),   x = h_K
-    log|det dx/dz| = sum_k log|det df_k/dh_{k-1}|
+    h_k = f_k(h_{k-1})  for k = 1..K,   x = h_K,   f = f_K o ... o f_1
 
-because the Jacobian of a composition is the product of the Jacobians (chain rule) and
-det(A B) = det(A) det(B): determinants multiply, so log-dets add.
+Your tasks: run the flow in both directions with the log-det of the whole map, and
+evaluate its density. The base density is the standard normal in d dimensions,
 
-Inverse. To undo f_K o ... o f_1 you undo f_K first: run layer.inverse over the layers in
-REVERSE order. The inverse log-dets add the same way:
-    log|det dz/dx| = sum_k (log-det returned by layers[k].inverse)
-
-Density. With a standard normal base p_Z = N(0, I) in d dimensions and z = f^-1(x):
-
-    log p_X(x) = log p_Z(z) + log|det dz/dx|
-    log p_Z(z) = -1/2 sum_i z_i^2 - d/2 log(2 pi)
-
-Density evaluation goes x -> z, so it uses the inverse pass, not the forward one.
+    p_Z(z) = (2 pi)^(-d / 2) * exp(-|z|^2 / 2).
 
 An empty sequence of layers is the identity map, with log-det 0 for every sample.
 Rules: keep each input's dtype and device; do not modify inputs in place.
@@ -61,26 +50,21 @@ def compose_forward(layers: Sequence[Layer], z: Tensor) -> tuple[Tensor, Tensor]
 
     Returns:
         x: (B, d), the output of the last layer.
-        log_det: (B,), log|det dx/dz| = the sum of every layer's forward log-det.
+        log_det: (B,), log|det dx/dz| of the whole flow at z.
     """
     raise NotImplementedError
 
 
 def compose_inverse(layers: Sequence[Layer], x: Tensor) -> tuple[Tensor, Tensor]:
-    """Run the flow backwards, x -> z: each layer's inverse, last layer first.
+    """Run the flow backwards, x -> z, the exact inverse of compose_forward.
 
     Returns:
-        z: (B, d) with compose_forward(layers, z) == x.
-        log_det: (B,), log|det dz/dx| = the sum of the layers' inverse log-dets
-            (minus the forward log-det of the whole flow at z).
+        z: (B, d) with compose_forward(layers, z)[0] == x.
+        log_det: (B,), log|det dz/dx| of the whole inverse flow at x.
     """
     raise NotImplementedError
 
 
 def flow_log_prob(layers: Sequence[Layer], x: Tensor) -> Tensor:
-    """log p_X(x) for each sample, shape (B,), with a standard normal base N(0, I).
-
-    log p_X(x) = -1/2 |z|^2 - d/2 log(2 pi) + log|det dz/dx|, where z = f^-1(x) comes
-    from the inverse pass (compose_inverse).
-    """
+    """log p_X(x) for each sample, shape (B,), for the flow with a standard normal base."""
     raise NotImplementedError

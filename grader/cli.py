@@ -2,7 +2,10 @@
 
     grade exercise-03                      grade ./exercises/exercise_03_*.py
     grade exercise-03 --submission DIR     grade another folder laid out like exercises/
-    grade list                             every exercise with your last result
+    grade watch [exercise-03]              re-grade on every save, move on at full marks
+    grade hint exercise-03 [--function F]  the next hint: a nudge, the key idea, the formula
+    grade list                             every exercise with your last result, what is next
+    grade reveal exercise-03 [--key KEY]   the reference, once you passed (if your course allows)
 
 Heavy imports (torch, pytest) happen only inside commands that grade, so `grade --help`
 and `grade list` answer quickly.
@@ -16,11 +19,21 @@ from pathlib import Path
 
 import click
 
-from grader.exercises import EXERCISE_IDS, EXERCISES, UnknownExercise, get_exercise
+from grader.exercises import EXERCISE_IDS, UnknownExercise, get_exercise
 from grader.fast_exit import exit_now
 from grader.gradebook import DEFAULT_GRADEBOOK, default_student_id
 
 GRADEBOOK_HELP = f"SQLite gradebook to use (default: {DEFAULT_GRADEBOOK} in this folder)"
+SUBMISSION_OPTION = click.option(
+    "--submission",
+    type=click.Path(path_type=Path),
+    default=Path("exercises"),
+    show_default=True,
+    help="Folder laid out like exercises/.",
+)
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
 
 
 class GradeGroup(click.Group):
@@ -78,13 +91,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
     exercise = get_exercise(exercise_id)
 
     @click.command(name=exercise.id, help=f"Grade {exercise.id}: {exercise.title}.")
-    @click.option(
-        "--submission",
-        type=click.Path(path_type=Path),
-        default=Path("exercises"),
-        show_default=True,
-        help="Folder laid out like exercises/.",
-    )
+    @SUBMISSION_OPTION
     @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object (Gradescope fields)."
     )
@@ -95,9 +102,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         default="terminal",
         show_default=True,
     )
-    @click.option(
-        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-    )
+    @DEVICE_OPTION
     @click.option("--seed", type=int, default=None, help="Reuse the inputs of an earlier run.")
     @click.option(
         "--timeout", type=float, default=None, help="Seconds per call [course's, else 10]."
@@ -145,15 +150,139 @@ def make_exercise_command(exercise_id: str) -> click.Command:
 @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
 @click.option("--student", default=None, help="Whose results to show (default: your login).")
 def list_exercises(gradebook: Path | None, student: str | None) -> None:
-    """Show every exercise with its title and your last result."""
-    from grader.student_run import last_results
+    """Show every exercise with your last result, a progress bar and what to do next."""
+    from grader.student_run import last_results, render_progress
 
     results = last_results(gradebook or DEFAULT_GRADEBOOK, student or default_student_id())
-    width = max(len(e.id) for e in EXERCISES)
-    for exercise in EXERCISES:
-        last = results.get(exercise.id)
-        status = f"{last.score:g}/{last.max_score:g}" if last else "not graded yet"
-        click.echo(f"{exercise.id:<{width}}  {status:>14}  {exercise.title}")
+    click.echo(render_progress(results), nl=False)
+
+
+def _exercise_id(value: str) -> str:
+    try:
+        return get_exercise(value).id
+    except UnknownExercise as err:
+        raise click.UsageError(str(err)) from None
+
+
+COURSE_OPTION = click.option(
+    "--course",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="course.toml (default: ./course.toml if present).",
+)
+
+
+@main.command(name="hint")
+@click.argument("exercise_id", metavar="EXERCISE")
+@click.option("--function", default=None, help="Which function (default: the first not passing).")
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Student id to record (default: your login).")
+@COURSE_OPTION
+def hint(
+    exercise_id: str,
+    function: str | None,
+    gradebook: Path | None,
+    student: str | None,
+    course: Path | None,
+) -> None:
+    """Show the next hint for EXERCISE: a nudge, then the key idea, then the formula.
+
+    One more step per call, for the first function not yet passing in your last result
+    (or --function NAME). Every hint shown is recorded in the gradebook with its time;
+    your course may take points off per hint (course.toml [hints]).
+    """
+    from grader.student_hint import show_hint
+
+    sys.exit(
+        show_hint(
+            _exercise_id(exercise_id),
+            function,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
+            student=student or default_student_id(),
+            course=course,
+        )
+    )
+
+
+@main.command(name="watch")
+@click.argument("exercise_id", metavar="[EXERCISE]", required=False)
+@SUBMISSION_OPTION
+@DEVICE_OPTION
+@click.option("--timeout", type=float, default=None, help="Seconds per call [course's, else 10].")
+@COURSE_OPTION
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Student id to record (default: your login).")
+@click.option("--no-save", is_flag=True, help="Do not record results in the gradebook.")
+def watch(
+    exercise_id: str | None,
+    submission: Path,
+    device: str,
+    timeout: float | None,
+    course: Path | None,
+    gradebook: Path | None,
+    student: str | None,
+    no_save: bool,
+) -> None:
+    """Re-grade EXERCISE every time you save its file; move on at full marks.
+
+    Without EXERCISE it starts at the first exercise you have not finished. Each result
+    is recorded like `grade exercise-NN`. Ctrl-C stops.
+    """
+    from grader.student_watch import watch_exercises
+
+    sys.exit(
+        watch_exercises(
+            _exercise_id(exercise_id) if exercise_id else None,
+            submission,
+            device=device,
+            timeout=timeout,
+            course=course,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
+            student=student or default_student_id(),
+            save=not no_save,
+        )
+    )
+
+
+@main.command(name="reveal")
+@click.argument("exercise_id", metavar="EXERCISE")
+@click.option("--key", default=None, help="The key your instructor published (student kit).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the reference to this file instead of printing it.")  # fmt: skip
+@COURSE_OPTION
+@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--student", default=None, help="Whose result counts (default: your login).")
+def reveal(
+    exercise_id: str,
+    key: str | None,
+    out: Path | None,
+    course: Path | None,
+    gradebook: Path | None,
+    student: str | None,
+) -> None:
+    """Show the reference solution of EXERCISE once you have full marks on it.
+
+    Only where your course allows it (course.toml [solutions] reveal_after_pass); in a
+    student kit the reference is encrypted and needs the key your instructor publishes.
+    """
+    from grader.course import CourseError, load_course
+    from grader.reveal import RevealError, reveal_reference
+
+    try:
+        text = reveal_reference(
+            _exercise_id(exercise_id),
+            key=key,
+            gradebook=gradebook or DEFAULT_GRADEBOOK,
+            student=student or default_student_id(),
+            course=load_course(course),
+        )
+    except (RevealError, CourseError) as err:
+        raise click.ClickException(str(err)) from None
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
 
 
 def _add_subgroups() -> None:

@@ -34,6 +34,12 @@ given) with the standard library's `tomllib`. Every section is optional:
     [sandbox]
     mode = "auto"                       # auto | bwrap | unshare | basic
 
+    [hints]
+    points_per_hint = 0.5               # taken off an exercise per hint step shown (default 0)
+
+    [solutions]
+    reveal_after_pass = ["exercise-01", "exercise-03"]   # or true (every exercise); default none
+
 `[limits]` takes the names of `grader.runner.limits.Limits` as a course config spells
 them (`call_seconds`, `submission_seconds`, `import_seconds`, `cpu_seconds`,
 `address_space_gib`, `processes`, `file_mib`, `output_bytes`, `open_files`, `tmp_mib`,
@@ -44,6 +50,13 @@ per-worker namespaces as root, else the process split alone); `bwrap` and `unsha
 (per-worker namespaces without bubblewrap) insist and stop the batch with one line when
 the machine cannot provide them; `basic` is the process split and rlimits only. Without
 the key, `$FLOWGRADE_SANDBOX` decides, else `auto`.
+
+`[hints] points_per_hint`: every hint step a student was shown (`grade hint`, recorded in
+the gradebook) costs that many points of its exercise, applied at report time after the
+late penalty and never taking an exercise below 0. `[solutions] reveal_after_pass`: the
+exercises whose reference solution `grade reveal` shows a student who has full marks on
+it (in a student kit only when the kit was built with `grade release --reveal-after-due`,
+see SECURITY.md); without the key, no reference is ever shown.
 
 Penalties are applied when a report is made, never stored: changing the rule and
 re-running `grade report` is enough. An item's penalty for a submission made
@@ -70,7 +83,9 @@ from grader.runner.sandbox import MODES
 COURSE_FILE = "course.toml"
 DAY_S = 86_400.0
 _LATE_KEYS = ("grace_minutes", "per_day_percent", "max_percent", "zero_after_days")
-_SECTIONS = ("course", "due", "late", "extensions", "canvas", "limits", "sandbox")
+_SECTIONS = (
+    "course", "due", "late", "extensions", "canvas", "limits", "sandbox", "hints", "solutions",
+)  # fmt: skip
 _SANDBOX_KEYS = ("mode",)
 
 
@@ -125,6 +140,8 @@ class Course:
     roster: Path | None = None
     limits: Limits = field(default_factory=Limits)
     sandbox_mode: str | None = None  # None: $FLOWGRADE_SANDBOX, else auto
+    points_per_hint: float = 0.0
+    reveal_after_pass: tuple[str, ...] = ()
     path: Path | None = None  # the course.toml read (None: defaults, no file)
 
     def due_for(self, student: str, item: str) -> datetime | None:
@@ -183,6 +200,8 @@ def _course(path: Path, data: dict[str, Any]) -> Course:
         roster=(path.parent / str(roster)) if roster else None,
         limits=_limits(path, _table(path, data, "limits")),
         sandbox_mode=_sandbox_mode(path, _table(path, data, "sandbox")),
+        points_per_hint=_hint_cost(path, _table(path, data, "hints")),
+        reveal_after_pass=_revealed(path, _table(path, data, "solutions")),
         path=path,
     )
 
@@ -264,3 +283,41 @@ def _sandbox_mode(path: Path, table: dict[str, Any]) -> str | None:
             f"valid modes: {', '.join(MODES)}"
         )
     return mode.strip().lower()
+
+
+def _hint_cost(path: Path, table: dict[str, Any]) -> float:
+    """`[hints] points_per_hint` (0 when absent)."""
+    unknown = sorted(set(table) - {"points_per_hint"})
+    if unknown:
+        raise CourseError(
+            f"{path}: [hints] unknown key {unknown[0]!r}; valid keys: points_per_hint"
+        )
+    value = table.get("points_per_hint", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise CourseError(f"{path}: [hints] points_per_hint must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _revealed(path: Path, table: dict[str, Any]) -> tuple[str, ...]:
+    """`[solutions] reveal_after_pass`: exercise ids (true: every exercise; default none)."""
+    from grader.exercises import EXERCISE_IDS, UnknownExercise, get_exercise
+
+    unknown = sorted(set(table) - {"reveal_after_pass"})
+    if unknown:
+        raise CourseError(
+            f"{path}: [solutions] unknown key {unknown[0]!r}; valid keys: reveal_after_pass"
+        )
+    value = table.get("reveal_after_pass", False)
+    if value is True:
+        return EXERCISE_IDS
+    if value is False:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CourseError(
+            f"{path}: [solutions] reveal_after_pass must be true, false or a list of "
+            f"exercise ids, got {value!r}"
+        )
+    try:
+        return tuple(get_exercise(v).id for v in value)
+    except UnknownExercise as err:
+        raise CourseError(f"{path}: [solutions] reveal_after_pass: {err}") from None

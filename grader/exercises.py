@@ -19,13 +19,17 @@ class Exercise:
     """One graded exercise.
 
     `filename` is the same in `exercises/` (the stub a student edits), in `solutions/`
-    (the reference) and in any submission folder.
+    (the reference) and in any submission folder. `objectives` are the unit's learning
+    objectives it practises (numbers of `grader.quiz.syllabus.OBJECTIVES`); the quiz that
+    covers the same topic is derived from them and the objectives its questions are
+    tagged with (`grader.topics`), so a new exercise links to a quiz by data alone.
     """
 
     id: str
     title: str
     filename: str
     functions: tuple[str, ...]
+    objectives: tuple[int, ...] = ()
 
     @property
     def module_name(self) -> str:
@@ -47,6 +51,7 @@ EXERCISES: tuple[Exercise, ...] = (
             "affine_flow_log_prob",
             "affine_flow_density",
         ),
+        objectives=(1,),
     ),
     Exercise(
         "exercise-02",
@@ -57,30 +62,35 @@ EXERCISES: tuple[Exercise, ...] = (
             "autoregressive_affine_forward",
             "autoregressive_affine_inverse",
         ),
+        objectives=(2,),
     ),
     Exercise(
         "exercise-03",
         "RealNVP affine coupling: forward, inverse and log-det",
         "exercise_03_affine_coupling.py",
         ("soft_clamp", "affine_coupling_forward", "affine_coupling_inverse"),
+        objectives=(2, 3),
     ),
     Exercise(
         "exercise-04",
         "Glow invertible 1x1 convolution with an LU-factored weight",
         "exercise_04_invertible_1x1_conv.py",
         ("lu_weight", "invertible_conv_forward", "invertible_conv_inverse"),
+        objectives=(2, 4),
     ),
     Exercise(
         "exercise-05",
-        "Composing flows: log-dets add, the inverse runs in reverse",
+        "Composing flows: a deep flow from simple layers, in both directions",
         "exercise_05_composition.py",
         ("compose_forward", "compose_inverse", "flow_log_prob"),
+        objectives=(1,),
     ),
     Exercise(
         "exercise-06",
-        "Planar flows: a rank-one log-det in O(d), invertibility, densities at samples",
+        "Planar flows: a log-det in O(d), invertibility, densities at samples",
         "exercise_06_planar_flow.py",
         ("planar_forward", "planar_is_invertible", "planar_u_hat", "planar_flow_sample"),
+        objectives=(2, 4),
     ),
     Exercise(
         "exercise-07",
@@ -94,6 +104,7 @@ EXERCISES: tuple[Exercise, ...] = (
             "dequantize",
             "bits_per_dim",
         ),
+        objectives=(1, 4),
     ),
 )
 

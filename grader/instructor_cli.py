@@ -187,13 +187,41 @@ def report(
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists.")
-def release(out_dir: Path, force: bool) -> None:
-    """Build the student kit in OUT_DIR: stubs, quizzes and the grader, no answers."""
+@click.option(
+    "--reveal-after-due",
+    is_flag=True,
+    help="Ship the references of course.toml's [solutions] reveal_after_pass exercises "
+    "encrypted; write their keys beside the kit, to publish after each due date.",
+)
+@click.option(
+    "--course",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="course.toml ([solutions], [due]); default: ./course.toml if present.",
+)
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the keys (default: OUT_DIR-reveal-keys.toml beside the kit).",
+)
+def release(
+    out_dir: Path, force: bool, reveal_after_due: bool, course: Path | None, keys_file: Path | None
+) -> None:
+    """Build the student kit in OUT_DIR: stubs, hints, quizzes and the grader, no answers."""
+    from grader.course import CourseError, load_course
     from grader.release.builder import ReleaseError, build_kit
 
     try:
-        summary = build_kit(out_dir, force=force)
-    except ReleaseError as err:
+        config = load_course(course)
+        reveal = config.reveal_after_pass if reveal_after_due else ()
+        if reveal_after_due and not reveal:
+            raise ReleaseError(
+                "--reveal-after-due: course.toml names no exercise in [solutions] reveal_after_pass"
+            )
+        summary = build_kit(out_dir, force=force, reveal=reveal, course=config, keys_file=keys_file)
+    except (ReleaseError, CourseError) as err:
         raise click.ClickException(str(err)) from None
     for line in summary.lines():
         click.echo(line, err=True)

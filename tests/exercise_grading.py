@@ -9,7 +9,6 @@ runs, for that exercise:
 * every typical mistake in tests/wrong/mutants.py loses points without an internal error
   and shows its hint (in the named hidden test's output, or in some test's feedback hint).
 
-`check_hint_file` checks an exercise's hint file against the registry and the agreed format;
 `assert_full_marks_with` grades a correct answer written differently.
 """
 
@@ -20,11 +19,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-import yaml
 
 from grader.exercises import get_exercise
 from grader.grading import grade_exercise
-from grader.release.audit import function_bodies
 from grader.results import ExerciseResult
 from tests.wrong.mutants import MUTANTS, Edit, Mutant, write_submission
 
@@ -59,25 +56,6 @@ def assert_full_marks_with(exercise_id: str, edits: tuple[Edit, ...], folder: Pa
     `folder`, keeps full marks."""
     result = grade_exercise(exercise_id, write_submission(exercise_id, edits, folder), seed=3)
     assert result.full_marks, [t.output for t in result.tests if t.status != "passed"]
-
-
-HINT_STEPS = ["nudge", "idea", "formula"]
-
-
-def check_hint_file(exercise_id: str) -> None:
-    """exercises/hints/<id>.yaml follows the agreed format (STUBS_AND_HINTS): one entry per
-    function of the registry and no other, each with the steps nudge, idea, formula in that
-    order as plain text, and no reference function body in it (the kit's leak audit)."""
-    exercise = get_exercise(exercise_id)
-    path = ROOT / "exercises" / "hints" / f"{exercise_id}.yaml"
-    hints = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert list(hints) == list(exercise.functions), path
-    for function, steps in hints.items():
-        assert list(steps) == HINT_STEPS, function
-        assert all(isinstance(text, str) and text.strip() for text in steps.values()), function
-    squashed = "".join(path.read_text(encoding="utf-8").split())
-    secrets = function_bodies(ROOT / "solutions" / exercise.filename)
-    assert not [name for name, body in secrets.items() if body in squashed]
 
 
 class GradingContract:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader.exercises import EXERCISES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,8 +36,14 @@ def test_reference_full_marks_exit_zero(tmp_path: Path) -> None:
         str(tmp_path / "gb.sqlite"),
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.rstrip().endswith("exercise-03: 10/10")
+    assert "\nexercise-03: 10/10\n" in run.stdout
     assert "✓" in run.stdout and "Traceback" not in run.stdout + run.stderr
+    # full marks point to the next exercise and to the quiz on the same topic
+    assert (
+        "✓ exercise-03 done" in run.stdout
+        and "grade quiz take jacobians-and-coupling" in run.stdout
+    )
+    assert "Next: exercise-04" in run.stdout and f"1/{len(EXERCISES)} exercises done" in run.stdout
 
 
 def test_stub_scores_zero_exit_one_without_traceback(tmp_path: Path) -> None:
@@ -89,10 +97,12 @@ def test_list_shows_last_result(tmp_path: Path) -> None:
     run = grade("list", "--gradebook", book)
     assert run.returncode == 0
     line = next(line for line in run.stdout.splitlines() if line.startswith("exercise-03"))
-    assert "10/10" in line
+    assert "10/10" in line and "✓" in line
     assert "not graded yet" in next(
         row for row in run.stdout.splitlines() if row.startswith("exercise-01")
     )
+    assert f"1/{len(EXERCISES)} exercises done" in run.stdout
+    assert "Next: exercise-01: open exercises/exercise_01_change_of_variables.py" in run.stdout
 
 
 def test_course_limits_apply_to_the_student_command(tmp_path: Path) -> None:

@@ -4,7 +4,13 @@ Students' own runs (`grade exercise-03`, `grade quiz take`) and the instructor's
 runs write to the same schema; reports only read from it.
 """
 
-from grader.gradebook.records import BatchRunRecord, QuizAttemptRecord, SubmissionRecord, TestRow
+from grader.gradebook.records import (
+    BatchRunRecord,
+    HintRecord,
+    QuizAttemptRecord,
+    SubmissionRecord,
+    TestRow,
+)
 from grader.gradebook.store import (
     DEFAULT_GRADEBOOK,
     Gradebook,
@@ -17,6 +23,7 @@ __all__ = [
     "BatchRunRecord",
     "Gradebook",
     "GradebookError",
+    "HintRecord",
     "QuizAttemptRecord",
     "SubmissionRecord",
     "TestRow",

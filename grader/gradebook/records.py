@@ -79,3 +79,15 @@ class QuizAttemptRecord:
     max_score: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+@dataclass(frozen=True)
+class HintRecord:
+    """One hint step shown to a student: step 1 (nudge), 2 (idea) or 3 (formula) of one
+    function's hints, and when (ISO 8601, UTC)."""
+
+    student: str
+    exercise: str
+    function: str
+    step: int
+    shown_at: str

@@ -76,6 +76,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHERE superseded = 0""",
         "CREATE INDEX quiz_attempts_by_quiz ON quiz_attempts(quiz, state)",
     ),
+    (
+        # 3: every hint step a student was shown (`grade hint`), with its time stamp; at
+        # most one row per step, so a hint is counted once however often it is shown again.
+        """CREATE TABLE hints_shown (
+            id INTEGER PRIMARY KEY,
+            student TEXT NOT NULL REFERENCES students(id),
+            exercise TEXT NOT NULL,
+            function_name TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            shown_at TEXT NOT NULL,
+            UNIQUE (student, exercise, function_name, step)
+        )""",
+        "CREATE INDEX hints_shown_by_student ON hints_shown(student, exercise)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,7 +26,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from grader.gradebook.records import BatchRunRecord, QuizAttemptRecord, SubmissionRecord, TestRow
+from grader.gradebook.records import (
+    BatchRunRecord,
+    HintRecord,
+    QuizAttemptRecord,
+    SubmissionRecord,
+    TestRow,
+)
 from grader.gradebook.schema import migrate
 from grader.results import ExerciseResult
 
@@ -261,12 +267,7 @@ class Gradebook:
         self, quiz: str | None = None, student: str | None = None
     ) -> list[QuizAttemptRecord]:
         """Attempts, oldest first, optionally of one quiz and/or one student."""
-        clauses, params = [], []
-        for column, value in (("quiz", quiz), ("student", student)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = _where(("quiz", quiz), ("student", student))
         rows = self._db.execute(
             f"SELECT * FROM quiz_attempts{where} ORDER BY student, quiz, attempt", params
         ).fetchall()
@@ -276,10 +277,60 @@ class Gradebook:
         attempts = self.quiz_attempts(quiz=quiz, student=student)
         return attempts[-1] if attempts else None
 
+    # ------------------------------------------------------------------ hints
+
+    def record_hint(self, student: str, exercise: str, function: str, available: int) -> int | None:
+        """Mark the next hint step of `function` as shown; returns its number (1-based), or
+        None when all `available` steps were shown already (nothing is written then).
+
+        One transaction: two `grade hint` calls at once cannot both take the same step."""
+        with self.transaction() as db:
+            self._ensure_student(db, student)
+            (shown,) = db.execute(
+                "SELECT COUNT(*) FROM hints_shown "
+                "WHERE student = ? AND exercise = ? AND function_name = ?",
+                (student, exercise, function),
+            ).fetchone()
+            if int(shown) >= available:
+                return None
+            db.execute(
+                "INSERT INTO hints_shown (student, exercise, function_name, step, shown_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (student, exercise, function, int(shown) + 1, now()),
+            )
+        return int(shown) + 1
+
+    def hints_shown(
+        self, student: str | None = None, exercise: str | None = None
+    ) -> list[HintRecord]:
+        """Hint steps shown, oldest first, optionally of one student and/or one exercise."""
+        where, params = _where(("student", student), ("exercise", exercise))
+        rows = self._db.execute(
+            "SELECT student, exercise, function_name, step, shown_at FROM hints_shown"
+            f"{where} ORDER BY id",
+            params,
+        ).fetchall()
+        return [HintRecord(str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
+
+    def hint_counts(self) -> dict[tuple[str, str], int]:
+        """(student, exercise) -> how many hint steps that student was shown (for reports)."""
+        rows = self._db.execute(
+            "SELECT student, exercise, COUNT(*) FROM hints_shown GROUP BY student, exercise"
+        ).fetchall()
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
+
     @property
     def connection(self) -> sqlite3.Connection:
         """The raw connection, for read-only report queries."""
         return self._db
+
+
+def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
+    """` WHERE a = ? AND b = ?` for the (column, value) pairs whose value is not None."""
+    used = [(column, value) for column, value in filters if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in used), [v for _, v in used]
 
 
 def _columns(row: sqlite3.Row | tuple, cursor_description: list[str]) -> dict[str, object]:

@@ -173,7 +173,7 @@ def _flows(rng: torch.Generator, d: int) -> list[tuple[str, nn.Module, nn.Module
 
 @pytest.mark.points(1)
 def test_standard_normal_log_prob(student, reference, device, rng):
-    """standard_normal_log_prob(z) = -0.5 * sum z_i^2 - (d/2) log(2 pi), finite for large |z|."""
+    """standard_normal_log_prob matches log N(z; 0, I) for several shapes, finite for large |z|."""
     for batch, d, dtype in CASES:
         z = (torch.randn(batch, d, generator=rng, dtype=torch.float64) * 2).to(dtype).to(device)
         expect_close(
@@ -196,7 +196,7 @@ def test_standard_normal_log_prob(student, reference, device, rng):
 
 @pytest.mark.points(2)
 def test_change_of_variables_matches_reference(student, reference, device, rng):
-    """log p_X(x) = log p_Z(f^-1(x)) + log|det df^-1/dx| matches the reference for three flows."""
+    """change_of_variables_log_prob matches the reference for three flows and several shapes."""
     for batch, d, dtype in CASES:
         for name, inverse, base in _flows(rng, d):
             x = torch.randn(batch, d, generator=rng, dtype=torch.float64).to(dtype).to(device)
@@ -235,7 +235,7 @@ def test_change_of_variables_gaussian_oracle(student, rng):
 
 @pytest.mark.points(1)
 def test_worked_example(student):
-    """Worked example 1: x = 2 z + 1 is N(b, a^2) = N(1, 4), log p = -log(8 pi)/2 - (x-1)^2/8."""
+    """Worked example 1: x = 2 z + 1 with z ~ N(0, 1), at four points (log p_X(1) = -1.6121)."""
     a, b = 2.0, 1.0
     x = torch.tensor([1.0, 3.0, -2.0, 0.5], dtype=torch.float64)
     closed_form = -0.5 * math.log(2 * math.pi * a * a) - (x - b) ** 2 / (2 * a * a)
@@ -250,7 +250,7 @@ def test_worked_example(student):
 
 @pytest.mark.points(2)
 def test_affine_flow_matches_reference(student, reference, device, rng):
-    """affine_flow_log_prob matches log N(x; b, a^2) for many a (either sign, tiny, huge) and b."""
+    """affine_flow_log_prob matches the reference for many a (either sign, tiny, huge) and b."""
     scales = [0.7, -1.3, 2.5, -0.05, 1e-3, -1e3, 40.0]
     for index, a in enumerate(scales):
         dtype = (torch.float64, torch.float32)[index % 2]
@@ -268,7 +268,7 @@ def test_affine_flow_matches_reference(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_affine_flow_negative_scale(student, rng):
-    """For a < 0 the density is the same as for |a|: finite, and equal to log N(x; b, a^2)."""
+    """For a < 0 the density is the same as for |a|: finite, and equal to the exact density."""
     for a in (-0.5, -2.0, -7.0):
         b = float(torch.randn(1, generator=rng, dtype=torch.float64))
         x = b + torch.randn(9, generator=rng, dtype=torch.float64) * 3
@@ -326,7 +326,7 @@ def _density_candidates(symbols: dict[str, sympy.Symbol]) -> list[tuple[str, sym
 
 @pytest.mark.points(1)
 def test_affine_flow_density_symbolic(student, rng):
-    """affine_flow_density() is a sympy expression equal to exp(-(x-b)^2/(2a^2))/(sqrt(2 pi) a)."""
+    """affine_flow_density() is a sympy expression equal to the exact density (any equal form)."""
     got = student.affine_flow_density()
     checked = "the sympy expression returned by affine_flow_density()"
     if not isinstance(got, SympyText):

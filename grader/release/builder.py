@@ -7,6 +7,10 @@ package except the hidden tests, and public test vectors recorded from the hidde
 project's own tests, or any gradebook. In the kit, `grade exercise-NN` runs the public
 checks (`grader.grading.public`).
 
+With `reveal` (`grade release --reveal-after-due`), the references of those exercises
+are added encrypted, one Fernet key each (`grader.reveal`); the keys are written to a
+file beside the kit, never inside it. The encrypted blobs hold no readable code.
+
 Before the kit is declared built, `grader.release.audit` scans every file of it for
 reference function bodies and hidden test source; a leak deletes the kit and fails.
 """
@@ -17,6 +21,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.course import Course
 from grader.exercises import PROJECT_ROOT
 from grader.release.audit import find_leaks
 from grader.release.quizzes import QuizReleaseError, release_quizzes
@@ -32,6 +37,9 @@ functions raise `NotImplementedError` until you write them.
 
     pip install -e .              # once
     grade exercise-03             # check your work on exercise 03
+    grade watch                   # re-check on every save, move on at full marks
+    grade hint exercise-03        # stuck? a nudge, then the key idea, then the formula
+    grade list                    # your progress and what to do next
 
 `grade` here runs *public checks*: the instructor's tests replayed on fixed, recorded
 inputs, with the same feedback as real grading. Your instructor grades your submission
@@ -51,11 +59,21 @@ class KitSummary:
     path: Path
     vectors: dict[str, str] = field(default_factory=dict)
     quizzes: list[str] = field(default_factory=list)
+    encrypted: list[str] = field(default_factory=list)
+    keys: Path | None = None
 
     def lines(self) -> list[str]:
         out = [f"kit written to {self.path}"]
         out += [f"{exercise}: {text}" for exercise, text in self.vectors.items()]
         out += self.quizzes
+        for exercise in self.encrypted:
+            out.append(
+                f"{exercise}: reference shipped encrypted (revealed after a pass, with its key)"
+            )
+        if self.keys is not None:
+            out.append(
+                f"keys written to {self.keys}: keep it private; publish each key after its due date"
+            )
         out.append("leak check: no reference code and no hidden test source in the kit")
         return out
 
@@ -66,14 +84,23 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     if where.name == "grader":
         ignored.add("hidden")
     if where.name == "release" and where.parent.name == "grader":
-        ignored.add("vectors")  # regenerated for this kit
+        ignored.update({"vectors", "reveal"})  # made for this kit
     return ignored
 
 
 def build_kit(
-    out_dir: Path, *, force: bool = False, project_root: Path = PROJECT_ROOT
+    out_dir: Path,
+    *,
+    force: bool = False,
+    project_root: Path = PROJECT_ROOT,
+    reveal: tuple[str, ...] = (),
+    course: Course | None = None,
+    keys_file: Path | None = None,
 ) -> KitSummary:
-    """Build the kit in `out_dir` (which must not exist unless `force`)."""
+    """Build the kit in `out_dir` (which must not exist unless `force`).
+
+    `reveal`: exercises whose reference ships encrypted; their keys go to `keys_file`
+    (default `<out_dir>-reveal-keys.toml` beside the kit), which must be outside the kit."""
     out_dir = Path(out_dir).resolve()
     if out_dir.exists():
         if not force:
@@ -85,18 +112,38 @@ def build_kit(
         "solutions",
     ):
         raise ReleaseError(f"{out_dir}: the kit cannot be built inside the project's sources")
+    keys_file = Path(keys_file or out_dir.parent / f"{out_dir.name}-reveal-keys.toml").resolve()
+    if reveal and keys_file.is_relative_to(out_dir):
+        raise ReleaseError(f"{keys_file}: the key file must be outside the kit")
     summary = KitSummary(out_dir)
     try:
         _copy_tree(project_root, out_dir)
         summary.vectors = _write_vectors(out_dir)
         summary.quizzes = release_quizzes(project_root / "quizzes", out_dir / "quizzes")
+        keys = _encrypt(out_dir, reveal, course or Course(), project_root)
         leaks = find_leaks(out_dir, project_root)
         if leaks:
             raise ReleaseError(f"leak check failed, kit deleted: {leaks[0]}")
     except (ReleaseError, QuizReleaseError, OSError) as err:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise ReleaseError(str(err)) from None
+    if keys:
+        from grader.reveal import write_keys
+
+        write_keys(keys_file, keys, course or Course())
+        summary.encrypted, summary.keys = list(keys), keys_file
     return summary
+
+
+def _encrypt(
+    out_dir: Path, reveal: tuple[str, ...], course: Course, project_root: Path
+) -> dict[str, str]:
+    if not reveal:
+        return {}
+    from grader.reveal import encrypt_references
+
+    target = out_dir / "grader" / "release" / "reveal"
+    return encrypt_references(target, reveal, course, project_root)
 
 
 def _copy_tree(root: Path, out_dir: Path) -> None:

@@ -15,7 +15,16 @@ from typing import Any, Literal, TextIO
 
 import jinja2
 
+from grader.render.fit import fit_to_width, terminal_width
 from grader.results import ExerciseResult
+
+__all__ = [
+    "FORMATS",
+    "render_exercise",
+    "render_terminal",
+    "terminal_width",
+    "use_colour",
+]
 
 Format = Literal["terminal", "json", "markdown", "html"]
 FORMATS: tuple[str, ...] = ("terminal", "json", "markdown", "html")
@@ -53,10 +62,23 @@ def render_template(name: str, colour: bool = False, **context: Any) -> str:
     return environment(colour).get_template(name).render(**context)
 
 
-def render_exercise(
-    result: ExerciseResult, fmt: Format, *, colour: bool = False, submission: str | None = None
+def render_terminal(
+    name: str, *, colour: bool = False, width: int | None = None, **context: Any
 ) -> str:
-    """Render one exercise result; `submission` names the graded file in the header."""
+    """A terminal template, fitted to `width` columns (see `grader.render.fit`)."""
+    return fit_to_width(render_template(name, colour, **context), width)
+
+
+def render_exercise(
+    result: ExerciseResult,
+    fmt: Format,
+    *,
+    colour: bool = False,
+    submission: str | None = None,
+    width: int | None = None,
+) -> str:
+    """Render one exercise result; `submission` names the graded file in the header;
+    terminal text is fitted to `width` columns when given (a terminal's width)."""
     if fmt == "json":
         return json.dumps(result.to_gradescope(), indent=2) + "\n"
     template = {
@@ -72,11 +94,24 @@ def render_exercise(
             if t.feedback and t.feedback.differs.startswith("not implemented")
         }
     )
-    return render_template(
+    text = render_template(
         template[fmt],
         colour=colour,
         result=result,
         failed=failed,
         not_implemented=not_implemented,
         submission=submission or f"{result.exercise} submission",
+        hints=_has_hints(result.exercise),
     )
+    return fit_to_width(text, width) if fmt == "terminal" else text
+
+
+def _has_hints(exercise_id: str) -> bool:
+    """Whether `grade hint` has hints for this exercise (the terminal output offers them)."""
+    from grader.exercises import UnknownExercise
+    from grader.hints import hint_path
+
+    try:
+        return hint_path(exercise_id).is_file()
+    except UnknownExercise:
+        return False

@@ -2,7 +2,9 @@
 
 Summary columns: `student`, one column per exercise and quiz (the score that counts,
 after any late penalty; blank = nothing handed in, which counts as 0), `total`,
-`max_total`, `percentage`. With `detailed=True` the item columns are replaced by one
+`max_total`, `percentage`, then `<exercise> hints` per exercise (hint steps the student was
+shown; their cost, course.toml `[hints] points_per_hint`, is already in the scores).
+With `detailed=True` the item columns are replaced by one
 column per hidden test (`exercise-03:round_trip`, raw test score) plus the quiz columns.
 """
 
@@ -27,13 +29,22 @@ def _totals(student: StudentReport) -> list[str]:
     return [number(student.total), number(student.max_total), f"{student.percentage:.2f}"]
 
 
+def _hint_columns(report: ClassReport) -> list[str]:
+    return [f"{i.id} hints" for i in report.items if i.kind == "exercise"]
+
+
+def _hint_cells(report: ClassReport, student: StudentReport) -> list[str]:
+    return [str(student.scores[i.id].hints) for i in report.items if i.kind == "exercise"]
+
+
 def summary_csv(report: ClassReport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", *(i.id for i in report.items), "total", "max_total", "percentage"])
+    items = [i.id for i in report.items]
+    writer.writerow(["student", *items, "total", "max_total", "percentage", *_hint_columns(report)])
     for student in report.students:
         cells = [_item_cell(student.scores[i.id]) for i in report.items]
-        writer.writerow([student.student, *cells, *_totals(student)])
+        writer.writerow([student.student, *cells, *_totals(student), *_hint_cells(report, student)])
     return out.getvalue()
 
 
@@ -49,6 +60,7 @@ def detailed_csv(report: ClassReport) -> str:
             "total",
             "max_total",
             "percentage",
+            *_hint_columns(report),
         ]
     )
     for student in report.students:
@@ -57,5 +69,6 @@ def detailed_csv(report: ClassReport) -> str:
             test = student.tests.get((column.exercise, column.name))
             tests.append("" if test is None else number(test.score))
         quiz_cells = [_item_cell(student.scores[q.id]) for q in quizzes]
-        writer.writerow([student.student, *tests, *quiz_cells, *_totals(student)])
+        hints = _hint_cells(report, student)
+        writer.writerow([student.student, *tests, *quiz_cells, *_totals(student), *hints])
     return out.getvalue()

@@ -50,6 +50,18 @@ def _entries(report: ClassReport, student: StudentReport, item: Item, number: in
                 "visibility": "visible",
             }
         )
+    if score.hint_penalty:
+        entries.append(
+            {
+                "name": f"{item.id}: {score.hints} hint(s) used",
+                "number": f"{number}.hints",
+                "score": -score.hint_penalty,
+                "max_score": 0.0,
+                "output": f"{score.points_per_hint:g} point(s) per hint",
+                "tags": [item.id, "hints"],
+                "visibility": "visible",
+            }
+        )
     if score.penalty:
         entries.append(
             {

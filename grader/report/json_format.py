@@ -1,10 +1,12 @@
 """`grade report --format json`: every view of the class in one machine-readable document.
 
 Top level: `course`, `generated_at`, `items` (id, kind, title, max_score), `students`
-(per item: raw, final, max_score, penalty, days_late, submitted_at, reason; per test:
+(per item: raw, final, max_score, penalty (late), hints, hint_penalty, days_late,
+submitted_at, reason; per test:
 score, max_score, status; total, max_total, percentage), `statistics` (overall and per
 item: count, mean, median, stdev, min, max, q1, q3; `histogram` bins of percentages),
-`failures` (per test: failed, graded, rate, sentence) and `quizzes` (item analysis or null).
+`failures` (per test: failed, graded, rate, sentence), `quizzes` (item analysis or null)
+and `hints` (the course's points_per_hint and how it is applied).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from grader.report.model import ClassReport, StudentReport
+from grader.report.model import HINT_RULE, ClassReport, StudentReport
 from grader.report.statistics import Summary
 
 
@@ -39,6 +41,8 @@ def _student(student: StudentReport) -> dict[str, Any]:
                 "final": score.final,
                 "max_score": score.max_score,
                 "penalty": score.penalty,
+                "hints": score.hints,
+                "hint_penalty": score.hint_penalty,
                 "days_late": round(score.lateness.days_late, 4),
                 "submitted_at": score.submitted_at,
                 "reason": score.reason,
@@ -81,6 +85,10 @@ def report_dict(report: ClassReport) -> dict[str, Any]:
             for f in report.failures
         ],
         "quizzes": {k: (asdict(v) if v else None) for k, v in report.quizzes.items()},
+        "hints": {
+            "points_per_hint": report.course.points_per_hint,
+            "applied": HINT_RULE,
+        },
     }
 
 

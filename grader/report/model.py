@@ -4,9 +4,11 @@
 
 Exercise scores are the current (not superseded) row of each (student, exercise); quiz
 scores come from each student's latest *finished* attempt at each quiz (score/max_score).
-Late penalties (`grader.course`) are applied here, at report time: `final` is what counts
-toward the total, `raw` what the tests gave. A student with nothing stored for an item
-scores 0 of that item's maximum. Percentages are 100 * total / max_total.
+Late penalties and the per-hint cost (`grader.course`: `[late]`, `[hints] points_per_hint`)
+are applied here, at report time: `final` is what counts toward the total, `raw` what the
+tests gave; the hint cost is taken off after the late penalty and never below 0. A student
+with nothing stored for an item scores 0 of that item's maximum. Percentages are
+100 * total / max_total.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ from grader.report.statistics import (
     summary,
 )
 
+HINT_RULE = "per hint step shown, after the late penalty, never below 0"
+
+
+def hint_sentence(points_per_hint: float) -> str:
+    """What a report says about hints (the cost is course.toml's `[hints] points_per_hint`)."""
+    if not points_per_hint:
+        return "Hints are free in this course (course.toml [hints] points_per_hint = 0)."
+    return (
+        f"Each hint costs {points_per_hint:g} point(s) of its exercise ({HINT_RULE}; "
+        "course.toml [hints] points_per_hint)."
+    )
+
 
 @dataclass(frozen=True)
 class Item:
@@ -50,17 +64,30 @@ class ItemScore:
     lateness: Lateness
     submitted_at: str | None
     reason: str
+    hints: int = 0  # hint steps the student was shown for this item (`grade hint`)
+    points_per_hint: float = 0.0
 
     @property
-    def final(self) -> float:
-        """The score that counts: raw minus the late penalty (0 when missing)."""
+    def after_late(self) -> float:
         if self.raw is None:
             return 0.0
         return round(self.raw * (1.0 - self.lateness.fraction), 6)
 
     @property
+    def final(self) -> float:
+        """The score that counts: raw minus the late penalty, minus the hint cost (never
+        below 0; 0 when missing)."""
+        return round(self.after_late - self.hint_penalty, 6)
+
+    @property
     def penalty(self) -> float:
-        return round((self.raw or 0.0) - self.final, 6)
+        """The late penalty (points)."""
+        return round((self.raw or 0.0) - self.after_late, 6)
+
+    @property
+    def hint_penalty(self) -> float:
+        """Points the hints cost: hints * points_per_hint, at most what is left."""
+        return round(min(self.after_late, self.hints * self.points_per_hint), 6)
 
 
 @dataclass(frozen=True)
@@ -130,13 +157,15 @@ def build_report(gradebook: Gradebook, course: Course) -> ClassReport:
     """Read the gradebook and compute every view of it."""
     current = {(s.student, s.exercise): s for s in gradebook.current_submissions()}
     attempts = _latest_finished(gradebook.quiz_attempts())
+    hints = gradebook.hint_counts()
     rows_by_submission: dict[int, list[TestRow]] = {}
     for row in gradebook.test_rows():
         rows_by_submission.setdefault(row.submission_id, []).append(row)
     items = _exercise_items(current) + _quiz_items(attempts)
     names = sorted(set(gradebook.students()) | {k[0] for k in current} | {k[0] for k in attempts})
     students = [
-        _student(name, items, current, attempts, rows_by_submission, course) for name in names
+        _student(name, items, current, attempts, rows_by_submission, course, hints)
+        for name in names
     ]
     tests = _test_columns(current, rows_by_submission)
     percentages = [s.percentage for s in students]
@@ -200,9 +229,11 @@ def _student(
     attempts: dict[tuple[str, str], QuizAttemptRecord],
     rows: dict[int, list[TestRow]],
     course: Course,
+    hints: dict[tuple[str, str], int],
 ) -> StudentReport:
     report = StudentReport(name, {})
     for item in items:
+        used = hints.get((name, item.id), 0)
         if item.kind == "exercise" and (record := current.get((name, item.id))):
             tests = rows.get(record.id, [])
             when = record.submitted_at or record.graded_at
@@ -212,6 +243,8 @@ def _student(
                 course.lateness(name, item.id, when),
                 when,
                 reason((t.status, t.message) for t in tests),
+                used,
+                course.points_per_hint,
             )
             for t in tests:
                 report.tests[(item.id, t.name)] = TestScore(
@@ -227,7 +260,9 @@ def _student(
                 "",
             )
         else:
-            report.scores[item.id] = ItemScore(None, item.max_score, ON_TIME, None, "not submitted")
+            report.scores[item.id] = ItemScore(
+                None, item.max_score, ON_TIME, None, "not submitted", used, course.points_per_hint
+            )
     return report
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from grader.report.model import ClassReport
+from grader.report.model import ClassReport, hint_sentence
 from grader.report.svg import histogram_svg
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -29,12 +29,20 @@ def _environment(autoescape: bool) -> jinja2.Environment:
 
 
 def render_markdown(report: ClassReport) -> str:
-    return _environment(False).get_template("report.md.j2").render(r=report)
+    return (
+        _environment(False)
+        .get_template("report.md.j2")
+        .render(r=report, hint_note=hint_sentence(report.course.points_per_hint))
+    )
 
 
 def render_html(report: ClassReport) -> str:
     return (
         _environment(True)
         .get_template("report.html.j2")
-        .render(r=report, histogram=histogram_svg(report.histogram))
+        .render(
+            r=report,
+            histogram=histogram_svg(report.histogram),
+            hint_note=hint_sentence(report.course.points_per_hint),
+        )
     )
