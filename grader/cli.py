@@ -157,10 +157,11 @@ def list_exercises(gradebook: Path | None, student: str | None) -> None:
 
 
 def _add_subgroups() -> None:
+    from grader.gradescope.cli import gradescope
     from grader.instructor_cli import batch, release, report
     from grader.quiz.cli import quiz
 
-    for command in (quiz, batch, report, release):
+    for command in (quiz, batch, report, release, gradescope):
         main.add_command(command)
 
 
