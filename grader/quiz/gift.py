@@ -40,8 +40,7 @@ from grader.quiz.kinds import (
 from grader.quiz.model import Option, Question, Quiz
 from grader.quiz.schema import parse_quiz
 from grader.quiz.serialize import question_to_data
-from grader.quiz.shown import prepare_attempt_questions
-from grader.quiz.variants import instantiate
+from grader.quiz.shown import drawn_quiz
 
 QUIZ_META = "// flowgrade quiz:"
 QUESTION_META = "// flowgrade:"
@@ -185,10 +184,7 @@ def export_gift(quiz: Quiz, *, seed: int = 0) -> str:
         f"{QUIZ_META} {json.dumps(header, ensure_ascii=False)}",
         f"$CATEGORY: $course$/flowgrade/{quiz.name}",
     ]
-    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
-    for question in quiz.questions:
-        params = plan[question.id].get("params", {})
-        parts.append(export_question(instantiate(question, params, with_key=True)))
+    parts += [export_question(question) for question in drawn_quiz(quiz, seed).questions]
     return "\n\n".join(parts) + "\n"
 
 

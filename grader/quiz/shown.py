@@ -8,6 +8,7 @@ what the student saw.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,3 +87,13 @@ def shown_questions(
         concrete = instantiate(question, params, with_key=key)
         shown.append(ShownQuestion(number, concrete, order, params))
     return shown
+
+
+def drawn_quiz(quiz: Quiz, seed: int) -> Quiz:
+    """`quiz` with every template replaced by its variant for `seed`, key computed (what
+    GIFT and QTI export and a printed sheet show)."""
+    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
+    questions = tuple(
+        instantiate(q, plan[q.id].get("params", {}), with_key=True) for q in quiz.questions
+    )
+    return dataclasses.replace(quiz, questions=questions)

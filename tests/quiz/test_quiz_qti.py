@@ -3,7 +3,6 @@ parse back (with a reader written here, not the exporter's code) compared with t
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import io
 import re
@@ -23,7 +22,7 @@ from grader.quiz.model import Quiz
 from grader.quiz.qti import _draws
 from grader.quiz.qti_package import qti_zip
 from grader.quiz.schema import parse_quiz
-from grader.quiz.shown import prepare_attempt_questions
+from grader.quiz.shown import drawn_quiz
 from grader.quiz.variants import instantiate, solve
 
 NS = "{http://www.imsglobal.org/xsd/ims_qtiasiv1p2}"
@@ -180,14 +179,6 @@ def _items(root: ET.Element) -> dict[str, dict[str, Any]]:
     return {item.get("title", ""): read_item(item) for item in root.iter(f"{NS}item")}
 
 
-def _as_drawn(quiz: Quiz, seed: int) -> Quiz:
-    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
-    questions = tuple(
-        instantiate(q, plan[q.id].get("params", {}), with_key=True) for q in quiz.questions
-    )
-    return dataclasses.replace(quiz, questions=questions)
-
-
 # ---------------------------------------------------------------- the bank round trip
 
 
@@ -197,7 +188,7 @@ def test_bank_round_trips_through_qti(quiz: Quiz) -> None:
     _, root = read_package(data)
     check_structure(root)
     items = _items(root)
-    drawn = _as_drawn(quiz, 4)
+    drawn = drawn_quiz(quiz, 4)
     for question in drawn.questions:
         if isinstance(question, SymbolicQuestion):
             assert question.id not in items
