@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import stat
 import sys
@@ -41,14 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.exercises import EXERCISES, Exercise, get_exercise
+from grader.exercises import EXERCISES, Exercise, exercise_for_file, get_exercise
 from grader.results import ExerciseResult
 
 ROOT_ENV = "FLOWGRADE_AUTOGRADER_ROOT"
 CONFIG_FILE = "flowgrade-autograder.json"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 SKIPPED_FOLDERS = frozenset({"__MACOSX", "__pycache__"})
-FALLBACK_NAME = re.compile(r"exercise_?(\d{1,2})\w*\.py", re.IGNORECASE)
 
 
 class AutograderError(RuntimeError):
@@ -125,12 +123,10 @@ def place_submission(submission: Path, exercises: Sequence[Exercise]) -> Placeme
     def shown(path: Path) -> str:
         return str(path.relative_to(submission))
 
+    matches = [(p, exercise_for_file(p.name)) for p in files]
     for exercise in exercises:
-        exact = [p for p in files if p.name == exercise.filename]
-        number = int(exercise.id.rsplit("-", 1)[1])
-        loose = [
-            p for p in files if (m := FALLBACK_NAME.fullmatch(p.name)) and int(m.group(1)) == number
-        ]
+        exact = [p for p, m in matches if m is not None and m[0] == exercise and m[1]]
+        loose = [p for p, m in matches if m is not None and m[0] == exercise and not m[1]]
         candidates = exact or loose
         if not candidates:
             continue
