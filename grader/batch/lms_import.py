@@ -9,7 +9,7 @@ Canvas ("Download Submissions": a zip of flat files; an unpacked copy works too)
 names each file `<name>[_LATE]_<user id>_<file id>_<original name>`, where <name> is the
 student's sortable name lower-cased without punctuation ("smithjane"), LATE marks a
 submission Canvas counts as late, and a file uploaded again under the same name gets
-`-1`, `-2`, ... before its extension. With anonymous grading the name and user id are
+`-1` ... `-7` (then `-<uuid>`) before its extension. With anonymous grading the name and user id are
 replaced by `anon_<anonymous id>`. Students: the roster's `canvas_id` column names the
 user id (course.toml `[canvas] roster`); without a roster, the <name> part.
 
@@ -60,7 +60,11 @@ CANVAS_NAME = re.compile(
 MOODLE_NAME = re.compile(
     r"(?P<name>[^/]+?)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_"
 )
-RESUBMITTED = re.compile(r"(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^.]+)")
+RESUBMITTED = re.compile(  # Canvas's Attachment.make_unique_filename: -1 ... -7, then -<uuid>
+    r"(?P<stem>.+)-(?P<n>[1-9]\d*|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"(?P<ext>\.[^.]+)"
+)
+UUID_RANK = 8  # a -<uuid> name came after -1 ... -7
 WORKSHEET_TIME_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M", "%d/%m/%Y %H:%M")
 
 
@@ -229,12 +233,13 @@ def target_name(original: str) -> tuple[str, str | None, int] | None:
     """(file name in the student's folder, exercise id or None for an attempt file, the
     resubmission number) for a submitted file name; None when it is neither."""
     base = original.rsplit("/", 1)[-1]
-    if base.endswith(ATTEMPT_SUFFIX):
+    if base.endswith(ATTEMPT_SUFFIX):  # its name means nothing: the attempt names its quiz
         return base, None, 0
     tried = [(base, 0)]
     again = RESUBMITTED.fullmatch(base)
     if again:
-        tried.insert(0, (again["stem"] + again["ext"], int(again["n"])))
+        rank = int(again["n"]) if again["n"].isdigit() else UUID_RANK
+        tried.insert(0, (again["stem"] + again["ext"], rank))
     for name, rank in tried:  # exact names first, a stripped -N included
         found = exercise_for_file(name)
         if found and found[1]:

@@ -96,6 +96,9 @@ def test_target_names_strip_canvas_resubmission_suffixes() -> None:
     assert target_name("exercise_03_affine_coupling.py") == (EX03, "exercise-03", 0)
     assert target_name("Exercise_1.py") == (EX01, "exercise-01", 0)
     assert target_name("quiz-1.attempt.json") == ("quiz-1.attempt.json", None, 0)
+    assert target_name("quiz-1-2.attempt.json") == ("quiz-1-2.attempt.json", None, 0)
+    uuid = "exercise_03_affine_coupling-0f8fad5b-d9cb-469f-a165-70867728950e.py"
+    assert target_name(uuid) == (EX03, "exercise-03", 8)
     assert target_name("notes.txt") is None
 
 
