@@ -286,10 +286,11 @@ def reveal(
 
 
 def _add_subgroups() -> None:
+    from grader.gradescope.cli import gradescope
     from grader.instructor_cli import batch, release, report
     from grader.quiz.cli import quiz
 
-    for command in (quiz, batch, report, release):
+    for command in (quiz, batch, report, release, gradescope):
         main.add_command(command)
 
 

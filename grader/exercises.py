@@ -6,6 +6,7 @@ Importing this module is cheap (no torch), so `grade list` and `grade --help` st
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +143,24 @@ def suite_hash(exercise: Exercise) -> str:
             digest.update(path.name.encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+_LOOSE_NAME = re.compile(r"exercise_?(\d{1,2})\w*\.py", re.IGNORECASE)
+
+
+def exercise_for_file(name: str) -> tuple[Exercise, bool] | None:
+    """The exercise a submitted file name stands for, and whether the name is exact.
+
+    Exact: the name of the file in exercises/ (`exercise_03_affine_coupling.py`). Loose:
+    `exercise_03.py`, `Exercise3_mine.py`, ... (`exercise`, an optional `_`, the number).
+    None for any other name. Used where files arrive renamed (Gradescope, LMS downloads).
+    """
+    for exercise in EXERCISES:
+        if name == exercise.filename:
+            return exercise, True
+    match = _LOOSE_NAME.fullmatch(name)
+    if match:
+        for exercise in EXERCISES:
+            if int(exercise.id.rsplit("-", 1)[1]) == int(match.group(1)):
+                return exercise, False
+    return None

@@ -21,6 +21,7 @@ import click
 from grader.gradebook import DEFAULT_GRADEBOOK, GradebookError
 
 if TYPE_CHECKING:
+    from grader.batch.lms_import import ImportResult
     from grader.course import Course
 
 GRADEBOOK_OPTION = click.option(
@@ -35,6 +36,39 @@ GRADEBOOK_OPTION = click.option(
 @click.command()
 @click.argument("submissions_dir", type=click.Path(path_type=Path))
 @GRADEBOOK_OPTION
+@click.option(
+    "--lms",
+    type=click.Choice(["auto", "canvas", "moodle", "folders"]),
+    default="auto",
+    show_default=True,
+    help="What SUBMISSIONS_DIR is: a Canvas or Moodle download (zip or unpacked), or "
+    "<student>/ folders; auto tells them apart by their file names.",
+)
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Roster CSV for an LMS download [course.toml's [canvas] roster].",
+)
+@click.option(
+    "--times",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Canvas: CSV of hand-in times (user_id or student, submitted_at[, exercise]).",
+)
+@click.option(
+    "--worksheet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Moodle: the assignment's grading worksheet CSV (names, e-mails, hand-in times).",
+)
+@click.option(
+    "--import-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where an LMS download is laid out as <student>/ folders "
+    "[imports/<download name> beside the gradebook].",
+)
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [cores].")
 @click.option(
     "--timeout",
@@ -61,6 +95,11 @@ GRADEBOOK_OPTION = click.option(
 def batch(
     submissions_dir: Path,
     gradebook: Path,
+    lms: str,
+    roster: Path | None,
+    times: Path | None,
+    worksheet: Path | None,
+    import_dir: Path | None,
     jobs: int | None,
     timeout: float | None,
     regrade: bool,
@@ -72,19 +111,28 @@ def batch(
     """Grade every exercise of every student folder in SUBMISSIONS_DIR.
 
     Each subfolder is one student (named by the folder) holding exercise files laid out
-    like exercises/. Interrupted and rerun, it grades only what is missing or changed.
+    like exercises/; a Canvas "Download Submissions" zip or a Moodle "Download all
+    submissions" zip (or their unpacked folders) is first laid out that way, with the
+    students from the roster. Interrupted and rerun, it grades only what is missing or
+    changed.
     Limits and the sandbox mode come from course.toml; the first line after the plan
     names the active sandbox layers and limits.
     """
     from grader.batch.discovery import DiscoveryError
+    from grader.batch.lms_import import LmsImportError
     from grader.batch.pool import PoolError
     from grader.batch.runner import BatchError, BatchInterrupted, run_batch
     from grader.course import CourseError, load_course
     from grader.exercises import UnknownExercise
+    from grader.report.canvas import RosterError
     from grader.runner.sandbox import SandboxUnavailable
 
+    imported = None
     try:
         config = load_course(course)
+        submissions_dir, imported = _lms_import(
+            submissions_dir, gradebook, config, lms, roster, times, worksheet, import_dir
+        )
         summary = run_batch(
             submissions_dir,
             gradebook,
@@ -104,7 +152,7 @@ def batch(
             err=True,
         )
         sys.exit(130)
-    except CourseError as err:
+    except (CourseError, LmsImportError, RosterError) as err:
         raise click.ClickException(str(err)) from None
     except SandboxUnavailable as err:
         raise click.ClickException(_sandbox_origin(config) + str(err)) from None
@@ -121,10 +169,61 @@ def batch(
         f"{summary.wall_s:.1f} s",
         err=True,
     )
+    if imported is not None:
+        for line in imported.unplaced:
+            click.echo(f"Error: {line}", err=True)
     if summary.grader_errors:
         for line in summary.grader_errors:
             click.echo(f"grader error: {line}", err=True)
+    if imported is not None and imported.unplaced:
+        click.echo(
+            f"{len(imported.unplaced)} file(s) of the download could not be placed (listed "
+            "above) and were not graded; everything else was. Fix the roster or the file "
+            "names and run the same command again: what is graded stays.",
+            err=True,
+        )
+    if summary.grader_errors or (imported is not None and imported.unplaced):
         sys.exit(1)
+
+
+def _lms_import(
+    path: Path,
+    gradebook: Path,
+    config: Course,
+    lms: str,
+    roster: Path | None,
+    times: Path | None,
+    worksheet: Path | None,
+    import_dir: Path | None,
+) -> tuple[Path, ImportResult | None]:
+    """The folder to grade: `path`, or an LMS download laid out as <student>/ folders."""
+    from grader.batch.lms_import import import_download, needs_import, slug
+    from grader.report.canvas import load_roster
+
+    if not needs_import(path, lms):
+        return path, None
+    target = import_dir or gradebook.parent / "imports" / slug(path.stem or "download")
+    imported = import_download(
+        path,
+        target,
+        lms=lms,
+        roster=load_roster(roster or config.roster),
+        times=times,
+        worksheet=worksheet,
+        zone=config.timezone,
+    )
+    if not imported.placed:
+        for line in imported.unplaced:
+            click.echo(f"Error: {line}", err=True)
+        raise click.ClickException(f"{path}: no file of the download could be placed")
+    click.echo(
+        f"imported {len(imported.placed)} file(s) of {len(imported.students)} student(s) "
+        f"from the {imported.lms.capitalize()} download {path} into {target}",
+        err=True,
+    )
+    for note in imported.notes:
+        click.echo(f"note: {note}", err=True)
+    return target, imported
 
 
 def _sandbox_origin(config: Course) -> str:

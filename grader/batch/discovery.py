@@ -8,8 +8,9 @@
 
 The folder name is the student id. Hidden folders and archive debris (`__MACOSX`) are
 ignored. `timestamps.csv` has the columns `student,submitted_at` and optionally
-`exercise` (ISO 8601 times, e.g. exported from the LMS); without it the file's
-modification time is used.
+`exercise` (ISO 8601 times, e.g. exported from the LMS; an empty `submitted_at` means
+"not known", as an LMS import writes when the download has no time: no late penalty);
+without a row the file's modification time is used.
 """
 
 from __future__ import annotations
@@ -68,18 +69,22 @@ def find_quiz_attempt_files(student_folder: Path) -> list[Path]:
     return sorted(p for p in student_folder.rglob(f"*{ATTEMPT_SUFFIX}") if p.is_file())
 
 
-def load_timestamps(submissions_dir: Path) -> dict[tuple[str, str | None], str]:
-    """(student, exercise or None) -> ISO time, from `timestamps.csv` if present."""
+def load_timestamps(submissions_dir: Path) -> dict[tuple[str, str | None], str | None]:
+    """(student, exercise or None) -> ISO time (None: not known), from `timestamps.csv`."""
     path = submissions_dir / TIMESTAMPS_FILE
     if not path.is_file():
         return {}
-    times: dict[tuple[str, str | None], str] = {}
+    times: dict[tuple[str, str | None], str | None] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"student", "submitted_at"} <= set(reader.fieldnames):
             raise DiscoveryError(f"{path}: needs the columns student,submitted_at[,exercise]")
         for line, row in enumerate(reader, start=2):
             when = (row.get("submitted_at") or "").strip()
+            exercise = (row.get("exercise") or "").strip() or None
+            if not when:
+                times[(row["student"].strip(), exercise)] = None
+                continue
             try:
                 parsed = datetime.fromisoformat(when)
             except ValueError:
@@ -88,13 +93,14 @@ def load_timestamps(submissions_dir: Path) -> dict[tuple[str, str | None], str]:
                 ) from None
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)
-            exercise = (row.get("exercise") or "").strip() or None
             times[(row["student"].strip(), exercise)] = parsed.isoformat(timespec="seconds")
     return times
 
 
 def submitted_at(
-    folder: StudentFolder, exercise: Exercise, timestamps: dict[tuple[str, str | None], str]
+    folder: StudentFolder,
+    exercise: Exercise,
+    timestamps: dict[tuple[str, str | None], str | None],
 ) -> str | None:
     """When this exercise was handed in: timestamps.csv first, else the file's mtime."""
     for key in ((folder.student, exercise.id), (folder.student, None)):

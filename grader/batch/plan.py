@@ -62,7 +62,7 @@ def make_plan(
     folders: list[StudentFolder],
     exercises: list[Exercise],
     current: dict[tuple[str, str], tuple[str, str]],
-    timestamps: dict[tuple[str, str | None], str],
+    timestamps: dict[tuple[str, str | None], str | None],
     *,
     regrade: bool = False,
 ) -> Plan:

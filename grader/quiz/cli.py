@@ -194,27 +194,51 @@ def review(
 @quiz.command()
 @click.argument("name")
 @click.option(
-    "--format", "fmt", type=click.Choice(["gift", "md", "html"]), required=True,
-    help="gift (Moodle), md (Markdown) or html (printable sheet).",
+    "--format", "fmt", type=click.Choice(["gift", "qti", "md", "html"]), required=True,
+    help="gift (Moodle), qti (a QTI 1.2 zip for Canvas), md (Markdown) or html (printable sheet).",
 )  # fmt: skip
 @click.option("--key", is_flag=True, help="md/html: the instructor's answer key with all feedback.")
 @click.option("--seed", type=int, default=0, help="Variant seed for parameterised questions.")
+@click.option(
+    "--variants",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="qti: draws of each template in a question group (Canvas picks one per student).",
+)
+@click.option(
+    "--symbolic",
+    type=click.Choice(["skip", "essay"]),
+    default="skip",
+    show_default=True,
+    help="qti: leave out symbolic questions, or export them as hand-graded essays.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.pass_context
 @_one_line_errors
 def export(
-    context: click.Context, name: str, fmt: str, key: bool, seed: int, output: Path | None
+    context: click.Context,
+    name: str,
+    fmt: str,
+    key: bool,
+    seed: int,
+    variants: int,
+    symbolic: str,
+    output: Path | None,
 ) -> None:
-    """Export quiz NAME as GIFT, Markdown or a printable HTML sheet."""
+    """Export quiz NAME as GIFT, a Canvas QTI zip, Markdown or a printable HTML sheet."""
     from grader.quiz.gift import export_gift
     from grader.quiz.render import html_sheet, markdown_sheet
 
     item = load_quiz(name, _bank(context))
     if key and not item.has_key:
         raise click.ClickException(f"quiz {item.name} has no key in this bank")
+    if fmt in ("gift", "qti") and not item.has_key:
+        raise click.ClickException(f"{fmt.upper()} export needs the bank with its key")
+    if fmt == "qti":
+        _write_qti(item, output, seed=seed, variants=variants, symbolic=symbolic)
+        return
     if fmt == "gift":
-        if not item.has_key:
-            raise click.ClickException("GIFT export needs the bank with its key")
         text = export_gift(item, seed=seed)
     elif fmt == "md":
         text = markdown_sheet(item, key=key, seed=seed)
@@ -225,6 +249,21 @@ def export(
     else:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
+
+
+def _write_qti(item: Any, output: Path | None, **options: Any) -> None:
+    """Write the Canvas zip (default `<quiz>-qti.zip`) and say what Canvas cannot take over."""
+    from grader.quiz.qti_package import qti_zip
+
+    data, notes = qti_zip(item, **options)
+    target = output or Path(f"{item.name}-qti.zip")
+    try:
+        target.write_bytes(data)
+    except OSError as err:
+        raise click.ClickException(f"{target}: cannot write ({err.strerror})") from None
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {target} (import it in Canvas: Settings > Import Course Content > QTI .zip)")
 
 
 @quiz.command(name="import")

@@ -24,15 +24,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from grader.quiz.errors import QuizFormatError
-from grader.quiz.model import Question, Quiz
+from grader.quiz.kinds import (
+    AnswerQuestion,
+    ChoiceQuestion,
+    MultiSelect,
+    NumericQuestion,
+    SingleChoice,
+    SymbolicQuestion,
+)
+from grader.quiz.model import Option, Question, Quiz
 from grader.quiz.schema import parse_quiz
 from grader.quiz.serialize import question_to_data
-from grader.quiz.shown import prepare_attempt_questions
-from grader.quiz.variants import instantiate
+from grader.quiz.shown import drawn_quiz
 
 QUIZ_META = "// flowgrade quiz:"
 QUESTION_META = "// flowgrade:"
@@ -70,58 +78,99 @@ def _percent(weight: float) -> str:
     return f"{weight:.5f}".rstrip("0").rstrip(".")
 
 
-def _meta(question: Question) -> dict[str, Any]:
+@dataclass
+class _Gift:
+    """What one kind contributes to a GIFT question: metadata, opener, answer lines."""
+
+    meta: dict[str, Any]
+    answers: list[str]
+    opener: str = "{"
+
+
+class _GiftWriter:
+    """The GIFT form of each question kind (a `QuestionVisitor`)."""
+
+    def single(self, question: SingleChoice) -> _Gift:
+        return _Gift(_choice_meta(question), _choice_answers(question, _single_mark))
+
+    def multi(self, question: MultiSelect) -> _Gift:
+        weight = 100.0 / max(1, len(question.correct_ids))
+        return _Gift(
+            _choice_meta(question),
+            _choice_answers(question, lambda o: f"~%{_percent(weight if o.correct else -weight)}%"),
+        )
+
+    def numeric(self, question: NumericQuestion) -> _Gift:
+        tolerance = _number(question.tolerance)
+        meta = {"tolerance": question.tolerance, "relative": question.relative}
+        entries = [(question.answer, question.correct_feedback)]
+        entries += [(m.value, m.feedback) for m in question.misconceptions]
+        bodies = [f"{_number(float(value))}:{tolerance}" for value, _ in entries]  # type: ignore[arg-type]
+        return _Gift(
+            {**meta, **_mistake_meta(question)},
+            _value_answers(bodies, [f for _, f in entries]),
+            "{#",
+        )
+
+    def symbolic(self, question: SymbolicQuestion) -> _Gift:
+        entries = [(question.answer, question.correct_feedback)]
+        entries += [(m.expression, m.feedback) for m in question.misconceptions]
+        bodies = [escape(str(value)) for value, _ in entries]
+        return _Gift(_mistake_meta(question), _value_answers(bodies, [f for _, f in entries]))
+
+
+def _single_mark(option: Option) -> str:
+    return "=" if option.correct else "~"
+
+
+def _choice_meta(question: ChoiceQuestion) -> dict[str, Any]:
+    return {
+        "options": [o.id for o in question.options],
+        "pinned": [o.id for o in question.options if o.pinned],
+    }
+
+
+def _mistake_meta(question: AnswerQuestion) -> dict[str, Any]:
+    return (
+        {"misconceptions": [m.id for m in question.misconceptions]}
+        if question.misconceptions
+        else {}
+    )
+
+
+def _choice_answers(question: ChoiceQuestion, mark: Callable[[Option], str]) -> list[str]:
+    lines = []
+    for option in question.options:
+        feedback = f"#{escape(option.feedback)}" if option.feedback else ""
+        lines.append(f"\t{mark(option)}{escape(option.text)}{feedback}")
+    return lines
+
+
+def _value_answers(bodies: list[str], feedback: list[str]) -> list[str]:
+    """The key first (`=`), then each mistake at 0% (`=%0%`), each with its feedback."""
+    lines = []
+    for index, (body, text) in enumerate(zip(bodies, feedback, strict=True)):
+        prefix = "=" if index == 0 else "=%0%"
+        lines.append(f"\t{prefix}{body}" + (f"#{escape(text)}" if text else ""))
+    return lines
+
+
+def _meta(question: Question, extra: dict[str, Any]) -> dict[str, Any]:
     data = question_to_data(question)
     meta: dict[str, Any] = {"kind": question.kind}
     for key in ("points", "objectives", "pitfalls", "rule", "shuffle", "symbols", "functions"):
         if key in data:
             meta[key] = data[key]
-    if question.is_choice:
-        meta["options"] = [o.id for o in question.options]
-        meta["pinned"] = [o.id for o in question.options if o.pinned]
-    if question.kind == "numeric":
-        meta["tolerance"], meta["relative"] = question.tolerance, question.relative
-    if question.misconceptions:
-        meta["misconceptions"] = [m.id for m in question.misconceptions]
-    return meta
-
-
-def _choice_answers(question: Question) -> list[str]:
-    lines = []
-    n_correct = max(1, len(question.correct_ids))
-    for option in question.options:
-        feedback = f"#{escape(option.feedback)}" if option.feedback else ""
-        if question.kind == "single":
-            mark = "=" if option.correct else "~"
-        else:
-            weight = (100.0 if option.correct else -100.0) / n_correct
-            mark = f"~%{_percent(weight)}%"
-        lines.append(f"\t{mark}{escape(option.text)}{feedback}")
-    return lines
-
-
-def _value_answers(question: Question) -> list[str]:
-    def entry(prefix: str, value: float | str | None, feedback: str) -> str:
-        if question.kind == "numeric":
-            body = f"{_number(float(value))}:{_number(question.tolerance)}"  # type: ignore[arg-type]
-        else:
-            body = escape(str(value))
-        return f"\t{prefix}{body}" + (f"#{escape(feedback)}" if feedback else "")
-
-    lines = [entry("=", question.answer, question.correct_feedback)]
-    for item in question.misconceptions:
-        value = item.value if question.kind == "numeric" else item.expression
-        lines.append(entry("=%0%", value, item.feedback))
-    return lines
+    return {**meta, **extra}
 
 
 def export_question(question: Question) -> str:
     """One question as GIFT, preceded by its metadata comment."""
-    lines = [f"{QUESTION_META} {json.dumps(_meta(question), ensure_ascii=False)}"]
-    opener = "{#" if question.kind == "numeric" else "{"
-    lines.append(f"::{escape(question.id)}::[plain]{escape(question.stem)}{opener}")
-    answers = _choice_answers(question) if question.is_choice else _value_answers(question)
-    lines += answers
+    parts = question.accept(_GiftWriter())
+    meta = json.dumps(_meta(question, parts.meta), ensure_ascii=False)
+    lines = [f"{QUESTION_META} {meta}"]
+    lines.append(f"::{escape(question.id)}::[plain]{escape(question.stem)}{parts.opener}")
+    lines += parts.answers
     if question.explanation:
         lines.append(f"\t####{escape(question.explanation)}")
     lines.append("}")
@@ -135,10 +184,7 @@ def export_gift(quiz: Quiz, *, seed: int = 0) -> str:
         f"{QUIZ_META} {json.dumps(header, ensure_ascii=False)}",
         f"$CATEGORY: $course$/flowgrade/{quiz.name}",
     ]
-    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
-    for question in quiz.questions:
-        params = plan[question.id].get("params", {})
-        parts.append(export_question(instantiate(question, params, with_key=True)))
+    parts += [export_question(question) for question in drawn_quiz(quiz, seed).questions]
     return "\n\n".join(parts) + "\n"
 
 

@@ -1,8 +1,10 @@
-"""The quiz data model: quizzes, questions, options, misconceptions and variant templates.
+"""The quiz data model: quizzes, options, misconceptions and variant templates.
 
 Plain frozen dataclasses, built from a bank file by `grader.quiz.schema` and written back by
-`grader.quiz.serialize`. Key fields (`Option.correct`, `Question.answer`, feedback) are
-`None`/empty in a bank whose key was removed for the student kit (`Quiz.has_key` False).
+`grader.quiz.serialize`. Questions are one class per kind (`grader.quiz.kinds`; `Question`
+is their base, re-exported here). Key fields (`Option.correct`, a question's `answer`,
+feedback) are `None`/empty in a bank whose key was removed for the student kit
+(`Quiz.has_key` False).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["single", "multi", "numeric", "symbolic"]
+from grader.quiz.question import Question
+
 Mode = Literal["practice", "exam"]
 Rule = Literal["all-or-nothing", "net-correct", "coverage", "each-answer"]
 
-KINDS: tuple[str, ...] = ("single", "multi", "numeric", "symbolic")
 MODES: tuple[str, ...] = ("practice", "exam")
 RULES: tuple[str, ...] = ("all-or-nothing", "net-correct", "coverage", "each-answer")
 
@@ -89,49 +91,6 @@ class Variant:
     params: tuple[ParamSpec, ...]
     solver: str | None
     table: tuple[KeyedDraw, ...] = ()
-
-
-@dataclass(frozen=True)
-class Question:
-    """One question of a quiz.
-
-    single/multi: `options` (multi also `rule`); numeric: `answer` (float) within
-    max(`tolerance`, `relative` * |answer|); symbolic: `answer` (expression text) in the
-    declared `symbols` (name -> sympy assumptions), checked for equivalence with sympy.
-    """
-
-    id: str
-    kind: Kind
-    stem: str
-    points: float = 1.0
-    explanation: str = ""
-    objectives: tuple[int, ...] = ()
-    pitfalls: tuple[str, ...] = ()
-    options: tuple[Option, ...] = ()
-    shuffle: bool = True
-    rule: Rule | None = None
-    answer: float | str | None = None
-    tolerance: float = 0.0
-    relative: float = 0.0
-    symbols: dict[str, dict[str, bool]] = field(default_factory=dict)
-    functions: tuple[str, ...] | None = None
-    correct_feedback: str = ""
-    misconceptions: tuple[Misconception, ...] = ()
-    variant: Variant | None = None
-
-    def option(self, option_id: str) -> Option:
-        for option in self.options:
-            if option.id == option_id:
-                return option
-        raise KeyError(option_id)
-
-    @property
-    def correct_ids(self) -> tuple[str, ...]:
-        return tuple(o.id for o in self.options if o.correct)
-
-    @property
-    def is_choice(self) -> bool:
-        return self.kind in ("single", "multi")
 
 
 @dataclass(frozen=True)

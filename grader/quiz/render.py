@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from grader.quiz.model import RULE_TEXT, Question, Quiz
+from grader.quiz.model import Quiz
 from grader.quiz.scoring import Mark
 from grader.quiz.shown import ShownQuestion, shown_questions
 from grader.quiz.syllabus import OBJECTIVES, PITFALLS
@@ -85,22 +85,13 @@ class FeedbackView:
 
 def key_text(shown: ShownQuestion) -> str:
     """The correct answer as the student should see it (letters in their shown order)."""
-    question = shown.question
-    if question.is_choice:
-        return " ".join(shown.letter_of(oid) for oid in shown.order if question.option(oid).correct)
-    if question.kind == "numeric":
-        answer = format_number(float(question.answer), 6)  # type: ignore[arg-type]
-        tolerance = max(question.tolerance, question.relative * abs(float(question.answer)))  # type: ignore[arg-type]
-        return f"{answer} (± {format_number(tolerance, 3)})" if tolerance else answer
-    return str(question.answer)
+    return shown.question.key_text(shown)
 
 
 def given_text(shown: ShownQuestion, answer: Mapping[str, Any] | None) -> str:
     if not answer:
         return "(no answer)"
-    if shown.question.is_choice:
-        return " ".join(shown.letter_of(oid) for oid in answer.get("chosen", []))
-    return str(answer.get("text", ""))
+    return shown.question.given_text(shown, answer)
 
 
 def feedback_view(
@@ -118,57 +109,18 @@ def feedback_view(
         score=mark.score,
         points=question.points,
         given=given,
-        notes=tuple(_notes(shown, mark)),
+        notes=tuple(question.feedback_notes(shown, mark)),
         key=key_text(shown),
         explanation=question.explanation,
     )
-
-
-def _notes(shown: ShownQuestion, mark: Mark) -> list[str]:
-    question = shown.question
-    notes = []
-    if question.kind == "single":
-        for option_id in mark.feedback:
-            option = question.option(option_id)
-            text = option.feedback or ("right" if option.correct else "not right")
-            notes.append(f"If you chose {shown.letter_of(option_id)}: {text}")
-    elif question.kind == "multi":
-        for option_id in shown.order:
-            option = question.option(option_id)
-            label = shown.letter_of(option_id)
-            if option_id in mark.feedback:
-                verdict = "a right choice" if option.correct else "a wrong choice"
-                notes.append(f"You chose {label} ({verdict}): {option.feedback}".rstrip(": "))
-            elif option.correct:
-                notes.append(
-                    f"You left out {label} (a right choice): {option.feedback}".rstrip(": ")
-                )
-    if question.is_choice:
-        return notes
-    for feedback_id in mark.feedback:
-        if feedback_id == "correct" and question.correct_feedback:
-            notes.append(question.correct_feedback)
-        elif feedback_id.startswith("misconception:"):
-            wanted = feedback_id.split(":", 1)[1]
-            notes += [m.feedback for m in question.misconceptions if m.id == wanted]
-        elif feedback_id == "timeout":
-            notes.append("Your expression took too long to check; simplify it and try again.")
-    return notes
 
 
 # ---------------------------------------------------------------- terminal
 
 
 def terminal_question(shown: ShownQuestion, total: int, *, colour: bool = False) -> str:
-    question = shown.question
     return render(
-        "terminal_question.j2",
-        colour=colour,
-        shown=shown,
-        question=question,
-        total=total,
-        rule_text=RULE_TEXT.get(question.rule or "", ""),
-        symbols_text=symbols_text(question),
+        "terminal_question.j2", colour=colour, shown=shown, question=shown.question, total=total
     )
 
 
@@ -201,10 +153,8 @@ def sheet_questions(quiz: Quiz, seed: int) -> list[ShownQuestion]:
 
     plan = prepare_attempt_questions(quiz, seed)
     for entry, question in zip(plan, quiz.questions, strict=True):
-        if question.is_choice:
-            entry["order"] = [o.id for o in question.options if not o.pinned] + [
-                o.id for o in question.options if o.pinned
-            ]
+        if order := question.sheet_order():
+            entry["order"] = order
     return shown_questions(quiz, plan)
 
 
@@ -217,20 +167,9 @@ def sheet_context(quiz: Quiz, *, key: bool, seed: int) -> dict[str, Any]:
         "seed": seed,
         "has_templates": any(q.variant is not None for q in quiz.questions),
         "templated": {q.id for q in quiz.questions if q.variant is not None},
-        "rule_text": RULE_TEXT,
         "objectives": OBJECTIVES,
         "pitfalls": PITFALLS,
-        "key_text": key_text,
-        "kind_label": KIND_LABEL,
     }
-
-
-KIND_LABEL = {
-    "single": "one answer",
-    "multi": "select all that apply",
-    "numeric": "number",
-    "symbolic": "expression",
-}
 
 
 def markdown_sheet(quiz: Quiz, *, key: bool = False, seed: int = 0) -> str:
@@ -241,10 +180,3 @@ def markdown_sheet(quiz: Quiz, *, key: bool = False, seed: int = 0) -> str:
 def html_sheet(quiz: Quiz, *, key: bool = False, seed: int = 0) -> str:
     """A printable HTML sheet; `key=True` makes it the instructor's answer key."""
     return render("sheet.html.j2", **sheet_context(quiz, key=key, seed=seed))
-
-
-def symbols_text(question: Question) -> str:
-    return ", ".join(
-        f"{name} ({', '.join(k for k, v in a.items() if v)})" if a else name
-        for name, a in question.symbols.items()
-    )

@@ -32,97 +32,23 @@ value for exactly the question's misconception ids. A bank with key: false has n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from grader.quiz.errors import QuizFormatError
-from grader.quiz.model import (
-    KINDS,
-    MODES,
-    RULES,
-    KeyedDraw,
-    Misconception,
-    Option,
-    ParamSpec,
-    Question,
-    Quiz,
-)
+from grader.quiz.kinds import QUESTION_TYPES
+from grader.quiz.model import MODES, KeyedDraw, Misconception, ParamSpec, Question, Quiz
 from grader.quiz.model import Variant as VariantSpec
-from grader.quiz.shuffle import is_pinned_text
 from grader.quiz.solvers import SOLVERS
 from grader.quiz.syllabus import OBJECTIVES, PITFALLS
-from grader.symbolic import ASSUMPTIONS, FUNCTION_NAMES
+from grader.quiz.where import Where, is_number
 
-ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 QUIZ_KEYS = {"title", "mode", "description", "key", "questions"}
 COMMON_KEYS = {"id", "kind", "stem", "points", "explanation", "objectives", "pitfalls"}
-KIND_KEYS = {
-    "single": {"options", "shuffle"},
-    "multi": {"options", "shuffle", "rule"},
-    "numeric": {"answer", "tolerance", "relative", "correct_feedback", "misconceptions"},
-    "symbolic": {"answer", "symbols", "functions", "correct_feedback", "misconceptions"},
-}
-TEMPLATE_KINDS = ("numeric", "symbolic")
+TEMPLATE_KINDS = tuple(kind for kind, cls in QUESTION_TYPES.items() if cls.templatable)
 TEMPLATE_KEYS = {"solver", "params", "variants"}
 ROW_KEYS = {"params", "answer", "misconceptions"}
 KEY_FIELDS = ("answer", "correct_feedback", "misconceptions", "explanation")
-
-
-class _Where:
-    """The file and question being read, so every error names both."""
-
-    def __init__(self, source: str, question: str | None = None) -> None:
-        self.source = source
-        self.question = question
-
-    def fail(self, problem: str) -> QuizFormatError:
-        return QuizFormatError(self.source, problem, self.question)
-
-    def mapping(self, value: Any, what: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(f"{what} must be a mapping (key: value), not {_type(value)}")
-        return value
-
-    def known_keys(self, data: Mapping[str, Any], allowed: set[str], what: str) -> None:
-        unknown = sorted(str(k) for k in data if k not in allowed)
-        if unknown:
-            expected = ", ".join(sorted(allowed))
-            raise self.fail(f"unknown key {unknown[0]!r} in {what} (expected one of: {expected})")
-
-    def text(self, data: Mapping[str, Any], key: str, *, required: bool = True) -> str:
-        value = data.get(key)
-        if value is None:
-            if required:
-                raise self.fail(f"missing {key!r}")
-            return ""
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self.fail(f"{key!r} must be non-empty text")
-        return value.strip()
-
-    def number(self, data: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(f"{key!r} must be a number, not {_type(value)}")
-        if value < minimum:
-            raise self.fail(f"{key!r} must be at least {minimum:g}")
-        return float(value)
-
-    def boolean(self, data: Mapping[str, Any], key: str, default: bool) -> bool:
-        value = data.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(f"{key!r} must be true or false")
-        return value
-
-    def items(self, data: Mapping[str, Any], key: str) -> list[Any]:
-        value = data.get(key, [])
-        if not isinstance(value, list):
-            raise self.fail(f"{key!r} must be a list")
-        return value
-
-
-def _type(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__
 
 
 # ---------------------------------------------------------------- quiz
@@ -130,7 +56,7 @@ def _type(value: Any) -> str:
 
 def parse_quiz(data: Any, source: str, name: str) -> Quiz:
     """Validate one bank file's parsed YAML and build the Quiz (or raise QuizFormatError)."""
-    where = _Where(source)
+    where = Where(source)
     top = where.mapping(data, "the quiz file")
     where.known_keys(top, QUIZ_KEYS, "the quiz")
     mode = top.get("mode", "practice")
@@ -163,40 +89,39 @@ def parse_quiz(data: Any, source: str, name: str) -> Quiz:
 
 def _parse_question(raw: Any, source: str, index: int, has_key: bool) -> Question:
     label = str(raw.get("id")) if isinstance(raw, Mapping) and raw.get("id") else f"#{index}"
-    where = _Where(source, label)
+    where = Where(source, label)
     data = where.mapping(raw, "a question")
-    question_id = data.get("id")
-    if not isinstance(question_id, str) or not ID_PATTERN.fullmatch(question_id):
-        raise where.fail("'id' must be lower-case letters, digits and '-' (e.g. coupling-logdet)")
+    question_id = where.identifier(
+        data.get("id"), "'id' must be lower-case letters, digits and '-' (e.g. coupling-logdet)"
+    )
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise where.fail(f"'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
-    allowed = COMMON_KEYS | KIND_KEYS[kind] | {"template"}
+    cls = QUESTION_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise where.fail(f"'kind' must be one of {', '.join(QUESTION_TYPES)}, not {kind!r}")
+    allowed = COMMON_KEYS | cls.keys | {"template"}
     where.known_keys(data, allowed, f"a {kind} question")
     if not has_key:
         _forbid_key_fields(where, data)
-    fields: dict[str, Any] = {
-        "id": question_id,
-        "kind": kind,
-        "stem": where.text(data, "stem"),
-        "points": where.number(data, "points", 1.0, 0.0),
-        "explanation": where.text(data, "explanation", required=False),
-        "objectives": _objectives(where, data),
-        "pitfalls": _pitfalls(where, data),
-    }
-    if fields["points"] <= 0:
+    points = where.number(data, "points", 1.0, 0.0)
+    if points <= 0:
         raise where.fail("'points' must be positive")
-    variant = _template(where, data, kind, has_key)
-    if kind in ("single", "multi"):
-        fields.update(_choice_fields(where, data, kind, has_key))
-    else:
-        fields.update(_answer_fields(where, data, kind, has_key, templated=variant is not None))
+    variant = _template(where, data, cls, has_key)
+    fields = cls.kind_fields(where, data, has_key, templated=variant is not None)
     if variant is not None and variant.table:
         _check_table_misconceptions(where, variant.table, fields["misconceptions"])
-    return Question(variant=variant, **fields)
+    return cls(
+        id=question_id,
+        stem=where.text(data, "stem"),
+        points=points,
+        explanation=where.text(data, "explanation", required=False),
+        objectives=_objectives(where, data),
+        pitfalls=_pitfalls(where, data),
+        variant=variant,
+        **fields,
+    )
 
 
-def _forbid_key_fields(where: _Where, data: Mapping[str, Any]) -> None:
+def _forbid_key_fields(where: Where, data: Mapping[str, Any]) -> None:
     for key in KEY_FIELDS:
         if data.get(key) not in (None, "", []):
             raise where.fail(f"the quiz has key: false but the question has {key!r}")
@@ -205,7 +130,7 @@ def _forbid_key_fields(where: _Where, data: Mapping[str, Any]) -> None:
             raise where.fail("the quiz has key: false but an option has 'correct' or 'feedback'")
 
 
-def _objectives(where: _Where, data: Mapping[str, Any]) -> tuple[int, ...]:
+def _objectives(where: Where, data: Mapping[str, Any]) -> tuple[int, ...]:
     values = where.items(data, "objectives")
     for value in values:
         if value not in OBJECTIVES or isinstance(value, bool):
@@ -214,7 +139,7 @@ def _objectives(where: _Where, data: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _pitfalls(where: _Where, data: Mapping[str, Any]) -> tuple[str, ...]:
+def _pitfalls(where: Where, data: Mapping[str, Any]) -> tuple[str, ...]:
     values = where.items(data, "pitfalls")
     for value in values:
         if value not in PITFALLS:
@@ -222,146 +147,15 @@ def _pitfalls(where: _Where, data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _choice_fields(
-    where: _Where, data: Mapping[str, Any], kind: str, has_key: bool
-) -> dict[str, Any]:
-    raw_options = enumerate(where.items(data, "options"))
-    options = tuple(_option(where, raw, n, has_key) for n, raw in raw_options)
-    if len(options) < 2:
-        raise where.fail("a choice question needs at least two options")
-    ids = [o.id for o in options]
-    if len(set(ids)) != len(ids):
-        raise where.fail(f"duplicate option id in {ids}")
-    correct = [o for o in options if o.correct]
-    if has_key and kind == "single" and len(correct) != 1:
-        raise where.fail(
-            f"a single-choice question needs exactly one correct option, not {len(correct)}"
-        )
-    if has_key and kind == "multi" and not correct:
-        raise where.fail("a multiple-select question needs at least one correct option")
-    fields: dict[str, Any] = {"options": options, "shuffle": where.boolean(data, "shuffle", True)}
-    if kind == "multi":
-        rule = data.get("rule")
-        if rule not in RULES:
-            raise where.fail(
-                f"'rule' (partial credit) must be one of {', '.join(RULES)}, not {rule!r}"
-            )
-        fields["rule"] = rule
-    return fields
-
-
-def _option(where: _Where, raw: Any, index: int, has_key: bool) -> Option:
-    data = where.mapping(raw, f"option {index + 1}")
-    where.known_keys(data, {"id", "text", "correct", "feedback", "pin"}, "an option")
-    option_id = data.get("id")
-    if not isinstance(option_id, str) or not ID_PATTERN.fullmatch(option_id):
-        raise where.fail(f"option {index + 1}: 'id' must be lower-case letters, digits and '-'")
-    correct = data.get("correct")
-    if correct is not None and not isinstance(correct, bool):
-        raise where.fail(f"option {option_id}: 'correct' must be true or false")
-    text = where.text(data, "text")
-    return Option(
-        id=option_id,
-        text=text,
-        correct=bool(correct) if has_key else None,
-        feedback=where.text(data, "feedback", required=False),
-        pinned=where.boolean(data, "pin", False) or is_pinned_text(text),
-    )
-
-
-def _answer_fields(
-    where: _Where, data: Mapping[str, Any], kind: str, has_key: bool, templated: bool
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "correct_feedback": where.text(data, "correct_feedback", required=False),
-        "misconceptions": _misconceptions(where, data, kind, templated),
-    }
-    answer = data.get("answer")
-    if kind == "numeric":
-        fields["tolerance"] = where.number(data, "tolerance", 0.0, 0.0)
-        fields["relative"] = where.number(data, "relative", 0.0, 0.0)
-        if answer is not None and (isinstance(answer, bool) or not isinstance(answer, int | float)):
-            raise where.fail("'answer' of a numeric question must be a number")
-        fields["answer"] = None if answer is None else float(answer)
-    else:
-        if answer is not None and (not isinstance(answer, str) or not answer.strip()):
-            raise where.fail("'answer' of a symbolic question must be an expression in quotes")
-        fields["answer"] = answer
-        fields["symbols"] = _symbols(where, data)
-        fields["functions"] = _functions(where, data)
-    if has_key and not templated and fields["answer"] is None:
-        raise where.fail("missing 'answer'")
-    if templated and answer is not None:
-        raise where.fail("a template's answer is computed by its solver; remove 'answer'")
-    return fields
-
-
-def _misconceptions(
-    where: _Where, data: Mapping[str, Any], kind: str, templated: bool
-) -> tuple[Misconception, ...]:
-    result = []
-    field = "value" if kind == "numeric" else "expression"
-    for raw in where.items(data, "misconceptions"):
-        item = where.mapping(raw, "a misconception")
-        where.known_keys(item, {"id", "feedback", field}, "a misconception")
-        item_id = item.get("id")
-        if not isinstance(item_id, str) or not ID_PATTERN.fullmatch(item_id):
-            raise where.fail("a misconception needs an 'id' of lower-case letters, digits and '-'")
-        value = item.get(field)
-        if templated and value is not None:
-            raise where.fail(f"misconception {item_id}: a template's solver computes the {field}")
-        if not templated and value is None:
-            raise where.fail(f"misconception {item_id}: missing {field!r}")
-        if field == "value" and value is not None and not isinstance(value, int | float):
-            raise where.fail(f"misconception {item_id}: 'value' must be a number")
-        if field == "expression" and value is not None and not isinstance(value, str):
-            raise where.fail(f"misconception {item_id}: 'expression' must be text in quotes")
-        result.append(
-            Misconception(
-                id=item_id,
-                feedback=where.text(item, "feedback"),
-                value=float(value) if field == "value" and value is not None else None,
-                expression=value if field == "expression" else None,
-            )
-        )
-    return tuple(result)
-
-
-def _symbols(where: _Where, data: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
-    raw = where.mapping(data.get("symbols", {}), "'symbols'")
-    symbols: dict[str, dict[str, bool]] = {}
-    for name, assumptions in raw.items():
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
-            raise where.fail(f"symbol name {name!r} must be letters and digits")
-        if name in FUNCTION_NAMES:
-            raise where.fail(f"symbol {name!r} clashes with a function name")
-        spec = where.mapping(assumptions or {}, f"assumptions of symbol {name}")
-        for key, value in spec.items():
-            if key not in ASSUMPTIONS or not isinstance(value, bool):
-                raise where.fail(f"symbol {name}: assumption {key!r} must be one of {ASSUMPTIONS}")
-        symbols[name] = dict(spec)
-    return symbols
-
-
-def _functions(where: _Where, data: Mapping[str, Any]) -> tuple[str, ...] | None:
-    if "functions" not in data:
-        return None
-    names = where.items(data, "functions")
-    for name in names:
-        if name not in FUNCTION_NAMES:
-            raise where.fail(f"function {name!r} is not one of {', '.join(FUNCTION_NAMES)}")
-    return tuple(names)
-
-
 # ---------------------------------------------------------------- templates
 
 
 def _template(
-    where: _Where, data: Mapping[str, Any], kind: str, has_key: bool
+    where: Where, data: Mapping[str, Any], cls: type[Question], has_key: bool
 ) -> VariantSpec | None:
     if "template" not in data:
         return None
-    if kind not in TEMPLATE_KINDS:
+    if not cls.templatable:
         raise where.fail(f"only {' and '.join(TEMPLATE_KINDS)} questions can be templates")
     spec = where.mapping(data["template"], "'template'")
     where.known_keys(spec, TEMPLATE_KEYS, "'template'")
@@ -379,11 +173,11 @@ def _template(
     if not params:
         raise where.fail("a template needs at least one parameter")
     specs = tuple(_param(where, str(n), p) for n, p in params.items())
-    table = _table(where, spec["variants"], specs, kind) if has_table else ()
+    table = _table(where, spec["variants"], specs, cls) if has_table else ()
     return VariantSpec(specs, solver, table)
 
 
-def _param(where: _Where, name: str, raw: Any) -> ParamSpec:
+def _param(where: Where, name: str, raw: Any) -> ParamSpec:
     spec = where.mapping(raw, f"parameter {name}")
     where.known_keys(spec, {"uniform", "integer", "choice", "decimals", "nonzero"}, name)
     kinds = [k for k in ("uniform", "integer", "choice") if k in spec]
@@ -411,19 +205,17 @@ def _param(where: _Where, name: str, raw: Any) -> ParamSpec:
 # ---------------------------------------------------------------- variant tables
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _table(
-    where: _Where, raw: Any, specs: tuple[ParamSpec, ...], kind: str
+    where: Where, raw: Any, specs: tuple[ParamSpec, ...], cls: type[Question]
 ) -> tuple[KeyedDraw, ...]:
     if not isinstance(raw, list) or not raw:
         raise where.fail("template 'variants' must list at least one variant")
-    return tuple(_row(where, item, n, specs, kind) for n, item in enumerate(raw, start=1))
+    return tuple(_row(where, item, n, specs, cls) for n, item in enumerate(raw, start=1))
 
 
-def _row(where: _Where, raw: Any, n: int, specs: tuple[ParamSpec, ...], kind: str) -> KeyedDraw:
+def _row(
+    where: Where, raw: Any, n: int, specs: tuple[ParamSpec, ...], cls: type[Question]
+) -> KeyedDraw:
     row = where.mapping(raw, f"variant {n}")
     where.known_keys(row, ROW_KEYS, f"variant {n}")
     values = where.mapping(row.get("params"), f"'params' of variant {n}")
@@ -436,21 +228,13 @@ def _row(where: _Where, raw: Any, n: int, specs: tuple[ParamSpec, ...], kind: st
         if spec.name not in values:
             raise where.fail(f"variant {n}: missing parameter {spec.name!r}")
         value = values[spec.name]
-        if not _is_number(value) or not _drawable(spec, value):
+        if not is_number(value) or not _drawable(spec, value):
             raise where.fail(f"variant {n}: parameter {spec.name} = {value!r} is not in its range")
         params[spec.name] = value
     answer = row.get("answer")
     wrong = where.mapping(row.get("misconceptions", {}), f"'misconceptions' of variant {n}")
-    if kind == "numeric":
-        if not _is_number(answer) or not all(_is_number(v) for v in wrong.values()):
-            raise where.fail(f"variant {n}: the answer and misconception values must be numbers")
-        return KeyedDraw(params, float(answer), {str(k): float(v) for k, v in wrong.items()})
-    texts = [answer, *wrong.values()]
-    if not all(isinstance(t, str) and t.strip() for t in texts):
-        raise where.fail(
-            f"variant {n}: the answer and misconceptions must be expressions in quotes"
-        )
-    return KeyedDraw(params, str(answer), {str(k): str(v) for k, v in wrong.items()})
+    key, mistakes = cls.table_key(where, f"variant {n}", answer, wrong)
+    return KeyedDraw(params, key, mistakes)
 
 
 def _drawable(spec: ParamSpec, value: float) -> bool:
@@ -466,7 +250,7 @@ def _drawable(spec: ParamSpec, value: float) -> bool:
 
 
 def _check_table_misconceptions(
-    where: _Where, table: tuple[KeyedDraw, ...], misconceptions: tuple[Misconception, ...]
+    where: Where, table: tuple[KeyedDraw, ...], misconceptions: tuple[Misconception, ...]
 ) -> None:
     expected = {m.id for m in misconceptions}
     for n, row in enumerate(table, start=1):

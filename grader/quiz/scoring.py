@@ -9,7 +9,8 @@ FP = |S \\ C|, FN = |C \\ S| and N the number of options:
     each-answer      max(0, 1 - (FP + FN) / N)
 
 Numeric answers are right within max(tolerance, relative * |answer|); symbolic answers
-when sympy proves them equivalent to the key (grader.symbolic.equivalent). Every mark is a
+when sympy proves them equivalent to the key (grader.symbolic.equivalent). Each question
+kind marks its own answers (`grader.quiz.kinds`) with the rules here. Every mark is a
 fraction in [0, 1] of the question's points: negative marking never goes below 0.
 
 Feedback ids say which feedback applies: an option id (its feedback), `misconception:<id>`,
@@ -21,9 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grader.quiz.model import Question
+if TYPE_CHECKING:
+    from grader.quiz.question import Question
 
 
 @dataclass(frozen=True)
@@ -74,65 +76,13 @@ def multi_select_fraction(
     return min(1.0, max(0.0, value))
 
 
-def mark_choice(question: Question, chosen: list[str]) -> Mark:
-    """single: 1 for the correct option; multi: the question's rule. Feedback: chosen ids."""
-    if question.kind == "single":
-        fraction = 1.0 if list(chosen) == list(question.correct_ids) else 0.0
-    else:
-        rule = question.rule or "all-or-nothing"
-        fraction = multi_select_fraction(rule, question.correct_ids, chosen, len(question.options))
-    return Mark(fraction, question.points, tuple(chosen))
-
-
 def numeric_close(value: float, target: float, tolerance: float, relative: float) -> bool:
     if not (math.isfinite(value) and math.isfinite(target)):
         return False
     return abs(value - target) <= max(tolerance, relative * abs(target)) + 1e-12
 
 
-def mark_numeric(question: Question, value: float) -> Mark:
-    """Right within tolerance; else the nearest matching misconception's feedback, if any."""
-    target = float(question.answer)  # type: ignore[arg-type]
-    if numeric_close(value, target, question.tolerance, question.relative):
-        return Mark(1.0, question.points, ("correct",))
-    for item in question.misconceptions:
-        if item.value is not None and numeric_close(
-            value, item.value, question.tolerance, question.relative
-        ):
-            return Mark(0.0, question.points, (f"misconception:{item.id}",))
-    return Mark(0.0, question.points, ("incorrect",))
-
-
-def mark_symbolic(question: Question, expression: str, timeout_s: float = 2.0) -> Mark:
-    """Right when sympy proves `expression` equivalent to the key within the time limit."""
-    from grader.symbolic import (
-        SymbolicInputError,
-        SymbolicTimeout,
-        declare_symbols,
-        equivalent,
-        parse_expression,
-    )
-
-    symbols = declare_symbols(question.symbols)
-    try:
-        given = parse_expression(expression, symbols)
-        if equivalent(given, parse_expression(str(question.answer), symbols), timeout_s):
-            return Mark(1.0, question.points, ("correct",))
-        for item in question.misconceptions:
-            wrong = parse_expression(str(item.expression), symbols)
-            if equivalent(given, wrong, timeout_s):
-                return Mark(0.0, question.points, (f"misconception:{item.id}",))
-    except SymbolicTimeout:
-        return Mark(0.0, question.points, ("timeout",))
-    except SymbolicInputError:
-        return Mark(0.0, question.points, ("incorrect",))
-    return Mark(0.0, question.points, ("incorrect",))
-
-
 def mark_answer(question: Question, answer: Mapping[str, Any]) -> Mark:
-    """Mark a stored answer (from grader.quiz.answers.parse_answer) of a concrete question."""
-    if question.is_choice:
-        return mark_choice(question, list(answer.get("chosen", [])))
-    if question.kind == "numeric":
-        return mark_numeric(question, float(answer["value"]))
-    return mark_symbolic(question, str(answer["expression"]))
+    """Mark a stored answer (from grader.quiz.answers.parse_answer) of a concrete question;
+    each kind marks its own (`Question.mark`)."""
+    return question.mark(answer)

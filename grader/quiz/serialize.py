@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader.quiz.model import KeyedDraw, Misconception, Option, ParamSpec, Question, Quiz
+from grader.quiz.model import KeyedDraw, ParamSpec, Question, Quiz
+from grader.quiz.question import plain_number
 from grader.quiz.tables import with_variant_tables
 
 
@@ -31,21 +32,15 @@ def quiz_to_data(quiz: Quiz, *, with_key: bool = True) -> dict[str, Any]:
 
 
 def question_to_data(question: Question, *, with_key: bool = True) -> dict[str, Any]:
+    """One question's bank entry: the common keys around its kind's own (`kind_data`)."""
     data: dict[str, Any] = {"id": question.id, "kind": question.kind, "stem": question.stem}
     if question.points != 1.0:
-        data["points"] = _plain(question.points)
+        data["points"] = plain_number(question.points)
     if question.objectives:
         data["objectives"] = list(question.objectives)
     if question.pitfalls:
         data["pitfalls"] = list(question.pitfalls)
-    if question.is_choice:
-        data["options"] = [_option(o, with_key) for o in question.options]
-        if not question.shuffle:
-            data["shuffle"] = False
-        if question.rule is not None:
-            data["rule"] = question.rule
-    else:
-        data.update(_answer_fields(question, with_key))
+    data.update(question.kind_data(with_key))
     if question.variant is not None:
         template: dict[str, Any] = {"params": {p.name: _param(p) for p in question.variant.params}}
         if with_key and question.variant.solver:
@@ -58,76 +53,27 @@ def question_to_data(question: Question, *, with_key: bool = True) -> dict[str, 
     return data
 
 
-def _option(option: Option, with_key: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": option.id, "text": option.text}
-    if with_key:
-        data["correct"] = bool(option.correct)
-        if option.feedback:
-            data["feedback"] = option.feedback
-    if option.pinned:
-        data["pin"] = True
-    return data
-
-
-def _answer_fields(question: Question, with_key: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    if question.kind == "symbolic":
-        data["symbols"] = {name: dict(a) for name, a in question.symbols.items()}
-        if question.functions is not None:
-            data["functions"] = list(question.functions)
-    if not with_key:
-        return data
-    if question.answer is not None:
-        data["answer"] = _plain(question.answer)
-    if question.kind == "numeric":
-        if question.tolerance:
-            data["tolerance"] = _plain(question.tolerance)
-        if question.relative:
-            data["relative"] = _plain(question.relative)
-    if question.correct_feedback:
-        data["correct_feedback"] = question.correct_feedback
-    if question.misconceptions:
-        data["misconceptions"] = [_misconception(m) for m in question.misconceptions]
-    return data
-
-
-def _misconception(item: Misconception) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": item.id}
-    if item.value is not None:
-        data["value"] = _plain(item.value)
-    if item.expression is not None:
-        data["expression"] = item.expression
-    data["feedback"] = item.feedback
-    return data
-
-
 def _keyed_draw(row: KeyedDraw) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "params": {name: _plain(value) for name, value in row.params.items()},
-        "answer": _plain(row.answer),
+        "params": {name: plain_number(value) for name, value in row.params.items()},
+        "answer": plain_number(row.answer),
     }
     if row.misconceptions:
-        data["misconceptions"] = {k: _plain(v) for k, v in row.misconceptions.items()}
+        data["misconceptions"] = {k: plain_number(v) for k, v in row.misconceptions.items()}
     return data
 
 
 def _param(spec: ParamSpec) -> dict[str, Any]:
     data: dict[str, Any]
     if spec.kind == "choice":
-        data = {"choice": [_plain(v) for v in spec.values]}
+        data = {"choice": [plain_number(v) for v in spec.values]}
     else:
-        data = {spec.kind: [_plain(spec.low), _plain(spec.high)]}
+        data = {spec.kind: [plain_number(spec.low), plain_number(spec.high)]}
         if spec.kind == "uniform":
             data["decimals"] = spec.decimals
     if spec.nonzero:
         data["nonzero"] = True
     return data
-
-
-def _plain(value: float | str) -> float | int | str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
 
 
 def dump_yaml(data: dict[str, Any]) -> str:

@@ -8,13 +8,14 @@ what the student saw.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from grader.quiz.errors import AttemptMismatch
 from grader.quiz.model import Option, Question, Quiz
-from grader.quiz.shuffle import letter, shuffled_order
+from grader.quiz.shuffle import letter
 from grader.quiz.variants import draw_params, instantiate
 
 
@@ -36,7 +37,7 @@ class ShownQuestion:
         return "".join(letter(i) for i in range(len(self.order)))
 
     def shown_options(self) -> list[tuple[str, Option]]:
-        """(letter, option) pairs in the displayed order."""
+        """(letter, option) pairs in the displayed order (none without options)."""
         return [(letter(i), self.question.option(oid)) for i, oid in enumerate(self.order)]
 
     def letter_of(self, option_id: str) -> str:
@@ -51,8 +52,8 @@ def prepare_attempt_questions(quiz: Quiz, seed: int) -> list[dict[str, Any]]:
     plan: list[dict[str, Any]] = []
     for question in quiz.questions:
         entry: dict[str, Any] = {"id": question.id}
-        if question.is_choice:
-            entry["order"] = shuffled_order(question.options, seed, question.id, question.shuffle)
+        if order := question.shown_order(seed):
+            entry["order"] = order
         if question.variant is not None:
             entry["params"] = draw_params(question.variant, seed, question.id)
         plan.append(entry)
@@ -78,7 +79,7 @@ def shown_questions(
                 f"quiz {quiz.name} has no question {question_id!r} any more"
             ) from None
         order = tuple(entry.get("order") or ())
-        if question.is_choice and sorted(order) != sorted(o.id for o in question.options):
+        if sorted(order) != sorted(question.option_ids):
             raise AttemptMismatch(f"quiz {quiz.name}: the options of {question_id} changed")
         params = dict(entry.get("params") or {})
         if question.variant is not None and not params:
@@ -86,3 +87,13 @@ def shown_questions(
         concrete = instantiate(question, params, with_key=key)
         shown.append(ShownQuestion(number, concrete, order, params))
     return shown
+
+
+def drawn_quiz(quiz: Quiz, seed: int) -> Quiz:
+    """`quiz` with every template replaced by its variant for `seed`, key computed (what
+    GIFT and QTI export and a printed sheet show)."""
+    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
+    questions = tuple(
+        instantiate(q, plan[q.id].get("params", {}), with_key=True) for q in quiz.questions
+    )
+    return dataclasses.replace(quiz, questions=questions)

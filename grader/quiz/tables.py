@@ -49,14 +49,7 @@ def variant_table(question: Question, size: int = TABLE_SIZE) -> tuple[KeyedDraw
 
 
 def _keyed_draw(question: Question, params: dict[str, float]) -> KeyedDraw:
-    solution = solve(question, params)
-    wrong: dict[str, float | str] = {}
-    for item in question.misconceptions:
-        if item.id not in solution.misconceptions:
-            raise QuizError(f"misconception {item.id}: the solver computes no value for it")
-        value = solution.misconceptions[item.id]
-        wrong[item.id] = float(value) if question.kind == "numeric" else str(value)
-    answer = float(solution.answer) if question.kind == "numeric" else str(solution.answer)
+    answer, wrong = question.keyed(solve(question, params))
     return KeyedDraw(dict(params), answer, wrong)
 
 

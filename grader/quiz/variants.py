@@ -20,7 +20,7 @@ import random
 from collections.abc import Mapping
 
 from grader.quiz.errors import AttemptMismatch, QuizError
-from grader.quiz.model import Misconception, ParamSpec, Question, Variant
+from grader.quiz.model import ParamSpec, Question, Variant
 from grader.quiz.shuffle import derive_seed
 from grader.quiz.solvers import SOLVERS, Solution
 
@@ -99,7 +99,11 @@ def parenthesise(value: object) -> str:
 
 
 def instantiate(question: Question, params: Mapping[str, float], *, with_key: bool) -> Question:
-    """The concrete question for these parameters (answer computed only `with_key`)."""
+    """The concrete question for these parameters (answer computed only `with_key`).
+
+    The question's kind fills in its own key fields from the solution (`solved_fields`);
+    every text is rendered with the parameters and, with the key, the `answer`.
+    """
     if question.variant is None:
         return question
     values: dict[str, object] = dict(params)
@@ -107,24 +111,11 @@ def instantiate(question: Question, params: Mapping[str, float], *, with_key: bo
     if with_key:
         solution = solve(question, params)
         values["answer"] = solution.answer
-        changes["answer"] = solution.answer
-        changes["misconceptions"] = tuple(
-            _concrete_misconception(m, solution.misconceptions, question.kind, values)
-            for m in question.misconceptions
-        )
+
+        def fill(text: str, extra: Mapping[str, object]) -> str:
+            return _render(text, {**values, **extra})
+
+        changes.update(question.solved_fields(solution, fill))
         changes["explanation"] = _render(question.explanation, values)
-        changes["correct_feedback"] = _render(question.correct_feedback, values)
     changes["stem"] = _render(question.stem, values)
     return dataclasses.replace(question, **changes)  # type: ignore[arg-type]
-
-
-def _concrete_misconception(
-    item: Misconception, computed: Mapping[str, float | str], kind: str, values: Mapping
-) -> Misconception:
-    if item.id not in computed:
-        raise QuizError(f"misconception {item.id}: the solver computes no value for it")
-    value = computed[item.id]
-    feedback = _render(item.feedback, {**values, "value": value})
-    if kind == "numeric":
-        return Misconception(item.id, feedback, value=float(value))
-    return Misconception(item.id, feedback, expression=str(value))

@@ -1,4 +1,5 @@
-"""Shared fixtures: one generated class of 20 students, graded once for the whole session."""
+"""Shared fixtures: one generated class of 20 students, graded once for the whole session,
+and a course folder (course.toml, roster, quiz attempts) for the reports."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classgen import make_class
+from classgen import attempt_data, make_class
 
 from grader.batch.runner import BatchSummary, run_batch
+from grader.gradebook import Gradebook, QuizAttemptRecord
 
 TIMEOUT_S = 1.0
 
@@ -52,3 +54,62 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
         stream=log,
     )
     return GradedClass(root, gradebook, roster, summary, log.getvalue())
+
+
+COURSE_TOML = """
+[course]
+name = "Flows test course"
+
+[due]
+exercise-03 = "2025-03-14T23:59:00+00:00"
+quiz-01 = "2025-03-20 12:00"
+
+[late]
+grace_minutes = 10
+per_day_percent = 20
+max_percent = 60
+zero_after_days = 10
+
+[canvas]
+roster = "roster.csv"
+[canvas.assignments]
+exercise-03 = 4711
+"""
+
+QUIZ_ANSWERS = {  # student -> (q1 choice, q2 choice); q1 right = "a", q2 right = "c"
+    "s01_correct": ("a", "c"),
+    "s02_correct": ("a", "c"),
+    "s03_correct": ("a", "b"),
+    "s07_wrong_sign": ("b", "c"),
+    "s11_empty": ("b", "b"),
+}
+
+
+@pytest.fixture(scope="module")
+def course_dir(graded_class, tmp_path_factory) -> Path:
+    """A course folder with course.toml, a roster, and quiz attempts in the gradebook."""
+    folder = tmp_path_factory.mktemp("course")
+    (folder / "course.toml").write_text(COURSE_TOML, encoding="utf-8")
+    (folder / "roster.csv").write_text(
+        "student,name,canvas_id,sis_user_id,sis_login_id,section\n"
+        "s01_correct,Ada Lovelace,101,U101,ada,A\n",
+        encoding="utf-8",
+    )
+    with Gradebook.open(graded_class.gradebook) as book:
+        if not book.quiz_attempts():
+            for student, (q1, q2) in QUIZ_ANSWERS.items():
+                questions = [
+                    {"id": "q1", "chosen": [q1], "score": float(q1 == "a"), "max_score": 1.0},
+                    {"id": "q2", "chosen": [q2], "score": float(q2 == "c"), "max_score": 1.0},
+                ]
+                score = sum(q["score"] for q in questions)
+                book.save_quiz_attempt(
+                    QuizAttemptRecord(
+                        student, "quiz-01", 1, 5, "exam", "finished",
+                        finished_at="2025-03-20T11:00:00+00:00", score=score,
+                        max_score=2.0, data=attempt_data(questions),
+                    )
+                )  # fmt: skip
+            # an unfinished later attempt must not count
+            book.save_quiz_attempt(QuizAttemptRecord("s01_correct", "quiz-01", 2, 6, "exam"))
+    return folder

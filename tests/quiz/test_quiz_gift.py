@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -13,24 +12,15 @@ from grader.quiz.gift import escape, export_gift, import_gift, unescape
 from grader.quiz.loader import PROJECT_BANK, load_bank, load_quiz
 from grader.quiz.model import Quiz
 from grader.quiz.serialize import quiz_to_data
-from grader.quiz.shown import prepare_attempt_questions
-from grader.quiz.variants import instantiate
+from grader.quiz.shown import drawn_quiz
 
 QUIZZES = load_bank(PROJECT_BANK)[0]
-
-
-def _as_drawn(quiz: Quiz, seed: int) -> Quiz:
-    plan = {entry["id"]: entry for entry in prepare_attempt_questions(quiz, seed)}
-    questions = tuple(
-        instantiate(q, plan[q.id].get("params", {}), with_key=True) for q in quiz.questions
-    )
-    return dataclasses.replace(quiz, questions=questions)
 
 
 @pytest.mark.parametrize("quiz", QUIZZES, ids=lambda q: q.name)
 def test_bank_round_trips_through_gift(quiz: Quiz) -> None:
     back = import_gift(export_gift(quiz, seed=5), quiz.name)
-    assert quiz_to_data(back) == quiz_to_data(_as_drawn(quiz, 5))
+    assert quiz_to_data(back) == quiz_to_data(drawn_quiz(quiz, 5))
 
 
 def test_tiny_quiz_round_trips_exactly(tiny_bank: Path) -> None:

@@ -57,7 +57,7 @@ def test_sheets_render_for_every_quiz(quiz, key: bool) -> None:  # type: ignore[
         assert f"{question.id}" in markdown and f'id="{question.id}"' in html
     assert "{{" not in markdown and "{{" not in html
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
-    feedback = [o.feedback for q in quiz.questions for o in q.options if o.feedback]
+    feedback = [o.feedback for q in quiz.questions if q.is_choice for o in q.options if o.feedback]
     if key:
         assert "answer key" in markdown and "Explanation:" in markdown
         assert feedback[0][:30] in markdown

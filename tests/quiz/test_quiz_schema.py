@@ -153,3 +153,35 @@ def test_keyless_bank_refuses_key_fields(tmp_path: Path, tiny_yaml: str) -> None
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(QuizFormatError, match="key: false"):
         load_quiz_file(path)
+
+
+def test_each_kind_is_its_own_class(tiny_bank: Path) -> None:
+    from grader.quiz.kinds import QUESTION_TYPES
+    from grader.quiz.serialize import question_to_data
+
+    quiz = load_quiz("tiny", tiny_bank)
+    kinds = {type(q).__name__: q.kind for q in quiz.questions}
+    assert kinds == {
+        "SingleChoice": "single",
+        "MultiSelect": "multi",
+        "NumericQuestion": "numeric",
+        "SymbolicQuestion": "symbolic",
+    }
+    for question in quiz.questions:
+        assert type(question) is QUESTION_TYPES[question.kind]
+        assert question_to_data(question)["kind"] == question.kind
+
+    class Names:
+        def single(self, q: object) -> str:
+            return "single"
+
+        def multi(self, q: object) -> str:
+            return "multi"
+
+        def numeric(self, q: object) -> str:
+            return "numeric"
+
+        def symbolic(self, q: object) -> str:
+            return "symbolic"
+
+    assert [q.accept(Names()) for q in quiz.questions] == [q.kind for q in quiz.questions]

@@ -8,7 +8,7 @@ import pytest
 
 from grader.quiz import scoring
 from grader.quiz.loader import load_quiz
-from grader.quiz.scoring import Mark, mark_answer, mark_choice, multi_select_fraction
+from grader.quiz.scoring import Mark, mark_answer, multi_select_fraction
 from grader.symbolic import SymbolicTimeout
 
 CORRECT = {"a", "b", "c"}  # of N = 6 options a..f
@@ -63,19 +63,19 @@ def tiny(tiny_bank):  # type: ignore[no-untyped-def]
 
 def test_single_choice(tiny) -> None:  # type: ignore[no-untyped-def]
     question = tiny.question("pick-one")
-    assert mark_choice(question, ["right"]) == Mark(1.0, 1.0, ("right",))
-    wrong = mark_choice(question, ["wrong"])
+    assert question.mark_chosen(["right"]) == Mark(1.0, 1.0, ("right",))
+    wrong = question.mark_chosen(["wrong"])
     assert wrong.fraction == 0.0 and wrong.feedback == ("wrong",)
 
 
 def test_multi_uses_the_questions_rule(tiny) -> None:  # type: ignore[no-untyped-def]
     question = tiny.question("pick-many")
     assert question.rule == "net-correct"
-    assert mark_choice(question, ["ar"]).fraction == pytest.approx(0.5)
-    assert mark_choice(question, ["ar", "dn"]).fraction == 0.0
+    assert question.mark_chosen(["ar"]).fraction == pytest.approx(0.5)
+    assert question.mark_chosen(["ar", "dn"]).fraction == 0.0
     strict = dataclasses.replace(question, rule="all-or-nothing")
-    assert mark_choice(strict, ["ar"]).fraction == 0.0
-    assert mark_choice(strict, ["cp", "ar"]).fraction == 1.0
+    assert strict.mark_chosen(["ar"]).fraction == 0.0
+    assert strict.mark_chosen(["cp", "ar"]).fraction == 1.0
 
 
 def test_numeric_tolerance_and_points(tiny) -> None:  # type: ignore[no-untyped-def]
