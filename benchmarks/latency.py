@@ -1,8 +1,9 @@
-"""Latency benchmark: `grade exercise-03` and the cheap commands against `import torch`.
+"""Latency benchmark: `grade exercise-NN` and the cheap commands against `import torch`.
 
 Measures, side by side in one run and interleaved (so background load hits all alike):
   * python -c "import torch"                          the floor
   * grade exercise-03 --submission solutions          target: <= 1.5x the floor
+  * grade exercise-06, grade exercise-07 (the same)   target: <= 1.5x the floor
   * grade --help, grade list                           target: <= 0.25x the floor
 
     python benchmarks/latency.py [--repeat 7] [--json OUT]
@@ -24,17 +25,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+GRADED = ("exercise-03", "exercise-06", "exercise-07")
+
+
 def commands(gradebook: Path) -> dict[str, list[str]]:
     grade = [sys.executable, "-m", "grader"]
+    exercises = {
+        f"grade {exercise}": [
+            *grade, exercise, "--submission", str(ROOT / "solutions"), "--gradebook",
+            str(gradebook), "--device", "cpu",
+        ]
+        for exercise in GRADED
+    }  # fmt: skip
     return {
         "import torch": [sys.executable, "-c", "import torch"],
-        "grade exercise-03": [
-            *grade, "exercise-03", "--submission", str(ROOT / "solutions"), "--gradebook",
-            str(gradebook), "--device", "cpu",
-        ],
+        **exercises,
         "grade --help": [*grade, "--help"],
         "grade list": [*grade, "list", "--gradebook", str(gradebook)],
-    }  # fmt: skip
+    }
 
 
 def wall_time(argv: list[str]) -> float:

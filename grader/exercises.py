@@ -86,6 +86,27 @@ EXERCISES: tuple[Exercise, ...] = (
         ("compose_forward", "compose_inverse", "flow_log_prob"),
         objectives=(1,),
     ),
+    Exercise(
+        "exercise-06",
+        "Planar flows: a log-det in O(d), invertibility, densities at samples",
+        "exercise_06_planar_flow.py",
+        ("planar_forward", "planar_is_invertible", "planar_u_hat", "planar_flow_sample"),
+        objectives=(2, 4),
+    ),
+    Exercise(
+        "exercise-07",
+        "Multi-scale flows: squeeze, factor-out, two-level log-likelihood, bits per dimension",
+        "exercise_07_multiscale.py",
+        (
+            "squeeze",
+            "unsqueeze",
+            "factor_out",
+            "multiscale_log_prob",
+            "dequantize",
+            "bits_per_dim",
+        ),
+        objectives=(1, 4),
+    ),
 )
 
 EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in EXERCISES)

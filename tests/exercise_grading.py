@@ -8,6 +8,8 @@ runs, for that exercise:
   "not implemented yet: <function>" for each function the student writes;
 * every typical mistake in tests/wrong/mutants.py loses points without an internal error
   and shows its hint (in the named hidden test's output, or in some test's feedback hint).
+
+`assert_full_marks_with` grades a correct answer written differently.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from grader.exercises import get_exercise
 from grader.grading import grade_exercise
 from grader.results import ExerciseResult
-from tests.wrong.mutants import MUTANTS, Mutant
+from tests.wrong.mutants import MUTANTS, Edit, Mutant, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SCORE = 10
@@ -47,6 +49,13 @@ def assert_mistake_caught(result: ExerciseResult, mutant: Mutant) -> None:
     else:
         hints = [t.feedback.hint or "" for t in result.tests if t.feedback is not None]
         assert any(mutant.hint in hint for hint in hints), hints
+
+
+def assert_full_marks_with(exercise_id: str, edits: tuple[Edit, ...], folder: Path) -> None:
+    """The reference with `edits` applied (a correct answer written differently), graded in
+    `folder`, keeps full marks."""
+    result = grade_exercise(exercise_id, write_submission(exercise_id, edits, folder), seed=3)
+    assert result.full_marks, [t.output for t in result.tests if t.status != "passed"]
 
 
 class GradingContract:

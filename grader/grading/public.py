@@ -112,11 +112,16 @@ def _replay_call(
     kwargs = decode(call["kwargs"], arrays)
     what = f"{function} on recorded case {index} of: {description}"
     if call.get("raises"):
+        expected_type = call.get("error_type")  # absent in vector files of older kits
         try:
             student.call_full(function, args, kwargs)
-        except StudentRaised:
-            return
-        fail(what, "expected an error for these inputs, but the call returned normally")
+        except StudentRaised as err:
+            if expected_type in (None, err.detail.split(":", 1)[0]):
+                return
+            differs = f"your code raised {err.detail[:300]}"
+            fail(what, differs, f"these inputs must raise {expected_type}")
+        expected = expected_type or "an error"
+        fail(what, f"expected {expected} for these inputs, but the call returned normally")
     result = student.call_full(function, args, kwargs, return_inputs=call["check_inputs"])
     compare(result.value, decode(call["expected"], arrays), what)
     if call["check_inputs"]:

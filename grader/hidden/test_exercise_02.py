@@ -18,7 +18,6 @@ import pytest
 import torch
 from torch import Tensor
 
-from grader.runner.errors import StudentRaised, StudentTimeout
 from grader.testing import (
     describe,
     expect_close,
@@ -29,7 +28,8 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import fail, lazy, part_of
+from grader.testing.checks import lazy, part_of
+from grader.testing.cost import call_within
 from grader.testing.flows_02 import (
     LargeLowerTriangular,
     WholeMatrixDecomposition,
@@ -281,25 +281,17 @@ def test_triangular_cost(student_cpu, rng):
     """Cost: log|det J| of a 6000 x 6000 triangular matrix within 0.5 s on one CPU thread (O(d))."""
     seed = int(torch.randint(0, 2**31 - 2, (1,), generator=rng))
     what = f"triangular_log_abs_det(J) for J of shape (1, {COST_D}, {COST_D}), float64"
-    try:
-        result = student_cpu.call_full(
-            "triangular_log_abs_det", (LargeLowerTriangular(COST_D, seed),), timeout=COST_TIMEOUT_S
-        )
-    except StudentTimeout:
-        fail(
-            f"{what} within {COST_TIMEOUT_S:g} s (a diagonal sum takes milliseconds)",
-            f"your function ran for more than {COST_TIMEOUT_S:g} s and was stopped",
-            DENSE_DETERMINANT,
-        )
-    except StudentRaised as err:
-        refused = err.detail.removeprefix(f"{WholeMatrixDecomposition.__name__}: ")
-        if refused == err.detail:
-            raise
-        fail(
-            f"{what}: O(d) work, no determinant or factorisation of the whole matrix",
-            f"your function computed {refused} and was stopped before it finished",
-            DENSE_DETERMINANT,
-        )
+    result = call_within(
+        student_cpu,
+        "triangular_log_abs_det",
+        (LargeLowerTriangular(COST_D, seed),),
+        timeout=COST_TIMEOUT_S,
+        what=what,
+        quick="a diagonal sum takes milliseconds",
+        requirement="O(d) work, no determinant or factorisation of the whole matrix",
+        refusal=WholeMatrixDecomposition,
+        hint=DENSE_DETERMINANT,
+    )
     diagonal = triangular_diagonal(COST_D, seed)
     expected = torch.log(diagonal.abs()).sum().reshape(1)
     expect_close(

@@ -53,7 +53,8 @@ class Encoder:
 
     def _array(self, array: np.ndarray) -> str:
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(array)
+        # np.ascontiguousarray returns at least 1-d: a 0-dim tensor would come back (1,)
+        self.arrays[key] = np.ascontiguousarray(array).reshape(array.shape)
         return key
 
     def encode(self, value: Any, depth: int = 0) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class RecordingStudent(FunctionProxy):
             value = _plain(getattr(self._reference, function)(*call_args, **call_kwargs))
         except Exception as err:
             entry["raises"] = True
+            entry["error_type"] = type(err).__name__
             record.calls.append(entry)
             raise StudentRaised(function, f"{type(err).__name__}: {err}") from None
         try:

@@ -28,6 +28,8 @@ ARGUMENT_MODULES = (
     "grader.testing.flows",
     "grader.testing.flows_01",
     "grader.testing.flows_02",
+    "grader.testing.flows_06",
+    "grader.testing.flows_07",
     "grader.testing.layers",
 )
 

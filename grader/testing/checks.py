@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
@@ -51,7 +51,7 @@ class CheckFailed(AssertionError):
         self.feedback = feedback
 
 
-def fail(checked: str, differs: str, hint: str | None = None) -> None:
+def fail(checked: str, differs: str, hint: str | None = None) -> NoReturn:
     raise CheckFailed(Feedback(checked, differs, hint))
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 
 from classgen import EXERCISE, make_class, write_student
+from click.testing import CliRunner
 from conftest import TIMEOUT_S, GradedClass
 
 from grader.batch.runner import run_batch
+from grader.exercises import PROJECT_ROOT, get_exercise
 from grader.gradebook import Gradebook
+from grader.instructor_cli import report
+from tests.wrong.mutants import materialize
 
 
 def _current(graded: GradedClass) -> dict[str, object]:
@@ -185,3 +190,33 @@ def test_batch_scores_handed_in_quiz_attempts(tmp_path):
         (stored,) = gradebook.quiz_attempts(quiz="checkpoint")
     assert stored.student == "s01_stub" and stored.state == "finished"
     assert stored.score is not None and 0 <= stored.score <= stored.max_score
+
+
+def test_planar_and_multiscale_exercises_are_batch_graded_and_reported(tmp_path):
+    """Exercises 06 and 07 go through `grade batch` and `grade report` like the others."""
+    root = tmp_path / "subs"
+    for exercise in ("exercise-06", "exercise-07"):
+        filename = get_exercise(exercise).filename
+        (root / "ann").mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "solutions" / filename, root / "ann" / filename)
+    materialize("exercise-06", "u_hat_norm_not_squared", root / "ben")
+    materialize("exercise-07", "bits_without_eight", root / "ben")
+    book = tmp_path / "gb.sqlite"
+    summary = run_batch(
+        root,
+        book,
+        jobs=2,
+        call_timeout=5.0,
+        exercises=["exercise-06", "exercise-07"],
+        stream=io.StringIO(),
+    )
+    assert summary.graded == 4 and summary.grader_errors == []
+    with Gradebook.open(book, create=False) as gradebook:
+        scores = {(s.student, s.exercise): s.score for s in gradebook.current_submissions()}
+    assert scores[("ann", "exercise-06")] == scores[("ann", "exercise-07")] == 10
+    assert 0 < scores[("ben", "exercise-06")] < 10 and scores[("ben", "exercise-07")] == 9
+    result = CliRunner().invoke(report, ["--format", "csv", "--gradebook", str(book)])
+    assert result.exit_code == 0, result.output
+    rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
+    assert float(rows["ann"]["exercise-06"]) == float(rows["ann"]["exercise-07"]) == 10
+    assert float(rows["ben"]["exercise-07"]) == 9

@@ -6,16 +6,18 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from classgen import EXERCISE, SOURCES
 from click.testing import CliRunner
 
-from grader.exercises import PROJECT_ROOT
+from grader.exercises import EXERCISE_IDS, PROJECT_ROOT, get_exercise
 from grader.instructor_cli import release
 from grader.quiz.attempt_file import load_attempt_file
 from grader.quiz.loader import load_quiz, load_quiz_file
@@ -25,6 +27,7 @@ from grader.quiz.shuffle import attempt_seed
 from grader.quiz.take import score_attempt
 from grader.quiz.variants import draw_params
 from grader.release.quizzes import release_quizzes
+from tests.wrong.mutants import materialize
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +81,24 @@ def test_vectors_load_without_pickle(kit):
     import numpy as np
 
     files = sorted((kit / "grader" / "release" / "vectors").glob("*.npz"))
-    assert [f.stem for f in files] == [f"exercise-0{i}" for i in range(1, 6)]
+    assert [f.stem for f in files] == list(EXERCISE_IDS)
     for vectors in files:
         with np.load(vectors, allow_pickle=False) as data:
             manifest = json.loads(data["__manifest__"].tobytes())
         assert manifest["exercise"] == vectors.stem
         assert sum(t["public"] for t in manifest["tests"]) >= 5, vectors.stem
+
+
+def _json_from_kit(kit: Path, script: str, folder: Path) -> dict:
+    """Run `script` (Python, given `folder` as argv[1]) with the kit's grader; the JSON object
+    it prints last."""
+    env = {**os.environ, "PYTHONPATH": str(kit)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder)],
+        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_grade_runs_inside_the_kit(kit, tmp_path):
@@ -104,18 +119,58 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
         "                 'failed': [t.name for t in r.tests if t.status != 'passed']}\n"
         "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(kit)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        cwd=kit, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    results = json.loads(done.stdout.splitlines()[-1])
+    results = _json_from_kit(kit, script, tmp_path)
     stub, correct, wrong = results["stub"], results["correct"], results["wrong_sign"]
     assert stub["score"] == 0 and correct["score"] == correct["max"] > 0
     assert 0 < wrong["score"] < wrong["max"] and "inverse_matches_reference" in wrong["failed"]
     assert "soft_clamp" not in wrong["failed"]
     assert "Your instructor grades 8 tests (10 points)" in correct["notes"][0]
+
+
+def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
+    """In the kit, the references of exercises 06 and 07 pass every public check (0-dim
+    results such as planar_is_invertible's bool keep their shape), while a dense slogdet is
+    refused by the watched inputs and an odd size that raises the wrong error type fails."""
+    for name in ("exercise-06", "exercise-07"):
+        filename = get_exercise(name).filename
+        (tmp_path / "reference").mkdir(exist_ok=True)
+        shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
+    materialize("exercise-06", "dense_slogdet", tmp_path / "dense")
+    materialize("exercise-07", "odd_size_unchecked", tmp_path / "odd")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from grader.grading import grade_exercise\n"
+        "root = Path(sys.argv[1])\n"
+        "runs = [('exercise-06', 'reference'), ('exercise-07', 'reference'),\n"
+        "        ('exercise-06', 'dense'), ('exercise-07', 'odd')]\n"
+        "out = {}\n"
+        "for exercise, folder in runs:\n"
+        "    r = grade_exercise(exercise, root / folder, call_timeout=5)\n"
+        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
+        "    out[f'{exercise}/{folder}'] = failed\n"
+        "print(json.dumps(out))\n"
+    )
+    failed = _json_from_kit(kit, script, tmp_path)
+    assert failed["exercise-06/reference"] == {} and failed["exercise-07/reference"] == {}
+    assert sorted(failed["exercise-06/dense"]) == ["forward_cost"]
+    assert "DenseJacobian: torch.outer" in failed["exercise-06/dense"]["forward_cost"]
+    assert sorted(failed["exercise-07/odd"]) == ["sizes_that_do_not_fit"]
+    assert (
+        "these inputs must raise ValueError" in failed["exercise-07/odd"]["sizes_that_do_not_fit"]
+    )
+
+
+def test_zero_dim_tensors_keep_their_shape_in_vector_files():
+    import numpy as np
+
+    from grader.release.encoding import Encoder, decode
+
+    encoder = Encoder()
+    node = encoder.encode((torch.tensor(True), torch.tensor(2.5, dtype=torch.float64)))
+    flag, number = decode(node, {k: np.array(v) for k, v in encoder.arrays.items()})
+    assert flag.shape == () and flag.dtype == torch.bool and bool(flag)
+    assert number.shape == () and number.item() == 2.5
 
 
 def test_release_refuses_to_overwrite(kit):

@@ -290,6 +290,223 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "an empty flow is the identity",
         ),
     ),
+    "exercise-06": (
+        Mutant(
+            "forward_sign",
+            "    x = z + activation.unsqueeze(-1) * u",
+            "    x = z - activation.unsqueeze(-1) * u",
+            "wrong sign: the forward map adds u * tanh(w^T z + b)",
+            test="forward_matches_reference",
+        ),
+        Mutant(
+            "lemma_without_one",
+            "torch.log(torch.abs(1 + slope * (w @ u)))",
+            "torch.log(torch.abs(slope * (w @ u)))",
+            "you dropped the 1",
+            test="worked_example",
+        ),
+        Mutant(
+            "tanh_instead_of_derivative",
+            "    slope = 1 - activation * activation",
+            "    slope = activation",
+            "uses the derivative of tanh",
+            test="forward_matches_reference",
+        ),
+        Mutant(
+            "sech_not_squared",
+            "    slope = 1 - activation * activation",
+            "    slope = 1 / torch.cosh(z @ w + b)",
+            "you used sech(a)",
+            test="forward_matches_reference",
+        ),
+        Mutant(
+            "dense_slogdet",
+            "    log_det = torch.log(torch.abs(1 + slope * (w @ u)))",
+            "    eye = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)\n"
+            "    jacobian = eye + slope[:, None, None] * torch.outer(u, w)\n"
+            "    log_det = torch.linalg.slogdet(jacobian).logabsdet",
+            "formed the dense d x d Jacobian",
+            test="forward_cost",
+        ),
+        Mutant(
+            "exp_formula_tanh",
+            "    activation = torch.tanh(z @ w + b)",
+            "    a = z @ w + b\n"
+            "    activation = (torch.exp(a) - torch.exp(-a)) / (torch.exp(a) + torch.exp(-a))",
+            "the tanh saturates",
+            test="forward_saturated_tanh",
+        ),
+        Mutant(
+            "strict_invertibility",
+            "    return w @ u >= -1",
+            "    return w @ u > -1",
+            "the boundary w^T u = -1 is still invertible",
+            test="invertibility_condition",
+        ),
+        Mutant(
+            "nonnegative_invertibility",
+            "    return w @ u >= -1",
+            "    return w @ u >= 0",
+            "the condition is w^T u >= -1, not w^T u >= 0",
+            test="invertibility_condition",
+        ),
+        Mutant(
+            "u_hat_norm_not_squared",
+            "    return u + (m - wu) * w / (w @ w)",
+            "    return u + (m - wu) * w / torch.linalg.vector_norm(w)",
+            "divide by |w|^2, not |w|",
+            test="u_hat",
+        ),
+        Mutant(
+            "u_hat_without_minus_one",
+            "    m = F.softplus(wu) - 1",
+            "    m = F.softplus(wu)",
+            "m(s) = softplus(s) - 1",
+            test="u_hat",
+        ),
+        Mutant(
+            "naive_softplus",
+            "    m = F.softplus(wu) - 1",
+            "    m = torch.log(1 + torch.exp(wu)) - 1",
+            "softplus(s) = log(1 + e^s) overflows",
+            test="u_hat",
+        ),
+        Mutant(
+            "density_adds_log_dets",
+            "    return x, log_base - total",
+            "    return x, log_base + total",
+            "you added the log-dets",
+            test="flow_sample_matches_reference",
+        ),
+        Mutant(
+            "density_at_output",
+            "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    log_base = -0.5 * (x * x).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "evaluated at the base sample z0",
+            test="flow_sample_change_of_variables",
+        ),
+    ),
+    "exercise-07": (
+        Mutant(
+            "position_major_squeeze",
+            "    y = patches.permute(0, 1, 3, 5, 2, 4)",
+            "    y = patches.permute(0, 3, 5, 1, 2, 4)",
+            "you grouped by patch position first",
+            test="squeeze_index_map",
+        ),
+        Mutant(
+            "column_offset_first",
+            "    y = patches.permute(0, 1, 3, 5, 2, 4)",
+            "    y = patches.permute(0, 1, 5, 3, 2, 4)",
+            "you put the column offset first",
+            test="squeeze_index_map",
+        ),
+        Mutant(
+            "plain_reshape_squeeze",
+            "    patches = x.reshape(batch, channels, height // 2, 2, width // 2, 2)\n"
+            "    y = patches.permute(0, 1, 3, 5, 2, 4).reshape(",
+            "    y = x.reshape(",
+            "a reshape alone does not squeeze",
+            test="squeeze_index_map",
+        ),
+        Mutant(
+            "permutation_matrix_squeeze",
+            "    return y, x.new_zeros(batch)",
+            "    count = x[0].numel()\n"
+            "    index = torch.arange(count, device=x.device).reshape(patches[0:1].shape)\n"
+            "    sources = index.permute(0, 1, 3, 5, 2, 4).reshape(-1)\n"
+            "    eye = torch.eye(count, dtype=x.dtype, device=x.device)\n"
+            "    y = (x.reshape(batch, -1) @ eye[:, sources]).reshape(y.shape)\n"
+            "    return y, x.new_zeros(batch)",
+            "do not multiply by a permutation matrix",
+            test="unsqueeze_inverts_squeeze",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+        ),
+        Mutant(
+            "number_log_det",
+            "    return y, x.new_zeros(batch)",
+            "    return y, 0.0",
+            "not the number 0",
+            test="squeeze_index_map",
+        ),
+        Mutant(
+            "odd_size_unchecked",
+            "    if height % 2 or width % 2:\n"
+            '        raise ValueError(f"squeeze needs even H and W, got H={height}, W={width}")\n',
+            "",
+            "raise ValueError",
+            test="sizes_that_do_not_fit",
+        ),
+        Mutant(
+            "first_half_factored_out",
+            "    kept, factored = h[:, : channels // 2], h[:, channels // 2 :]",
+            "    factored, kept = h[:, : channels // 2], h[:, channels // 2 :]",
+            "the second half of the channels leaves the flow",
+            test="factor_out",
+        ),
+        Mutant(
+            "factored_summed_over_batch",
+            "    return kept, factored, _standard_normal_log_prob(factored)",
+            "    return kept, factored, _standard_normal_log_prob(factored).sum()",
+            "not over the batch",
+            test="factor_out",
+        ),
+        Mutant(
+            "factored_half_not_scored",
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+            "    return _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+            "the factored-out half z1 is part of the latent",
+            test="multiscale_log_prob_matches_reference",
+        ),
+        Mutant(
+            "level_log_dets_subtracted",
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+            "    return log_p_1 + _standard_normal_log_prob(z2) - log_det_1 - log_det_2",
+            "add it, do not subtract it",
+            test="multiscale_change_of_variables",
+        ),
+        Mutant(
+            "levels_run_forward",
+            "    h1, log_det_1 = level_1.inverse(v)",
+            "    h1, log_det_1 = level_1.forward(v)",
+            "density evaluation goes x -> z",
+            also=(
+                (
+                    "    z2, log_det_2 = level_2.inverse(u)",
+                    "    z2, log_det_2 = level_2.forward(u)",
+                ),
+            ),
+            test="multiscale_log_prob_matches_reference",
+        ),
+        Mutant(
+            "dequantize_by_255",
+            "    return (x.to(noise.dtype) + noise) / 256",
+            "    return (x.to(noise.dtype) + noise) / 255",
+            "dequantisation divides by 256",
+            test="dequantize",
+        ),
+        Mutant(
+            "bits_without_eight",
+            "    return -log_prob / (dims * math.log(2.0)) + BITS_PER_BYTE",
+            "    return -log_prob / (dims * math.log(2.0))",
+            "you left out the +8",
+            test="bits_per_dim",
+        ),
+        Mutant(
+            "bits_in_nats",
+            "    return -log_prob / (dims * math.log(2.0)) + BITS_PER_BYTE",
+            "    return -log_prob / dims + BITS_PER_BYTE",
+            "bits, not nats",
+            test="bits_per_dim",
+        ),
+        Mutant(
+            "dims_with_batch",
+            "    dims = math.prod(x.shape[1:])",
+            "    dims = x.numel()",
+            "not of the whole batch",
+            test="bits_per_dim",
+        ),
+    ),
 }
 
 
