@@ -20,7 +20,10 @@ from grader.exercises import EXERCISE_IDS, EXERCISES, UnknownExercise, get_exerc
 from grader.fast_exit import exit_now
 from grader.gradebook import DEFAULT_GRADEBOOK, default_student_id
 
-GRADEBOOK_HELP = f"SQLite gradebook to use (default: {DEFAULT_GRADEBOOK} in this folder)"
+GRADEBOOK_HELP = (
+    f"Gradebook: an SQLite file (default: {DEFAULT_GRADEBOOK} in this folder) "
+    "or a postgresql://USER@HOST/DB URL"
+)
 
 
 class GradeGroup(click.Group):
@@ -108,7 +111,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         default=None,
         help="course.toml with [limits] and [sandbox] (default: ./course.toml if present).",
     )
-    @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+    @click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
     @click.option("--student", default=None, help="Student id to record (default: your login).")
     @click.option("--no-save", is_flag=True, help="Do not record the result in the gradebook.")
     def command(
@@ -119,7 +122,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         seed: int | None,
         timeout: float | None,
         course: Path | None,
-        gradebook: Path | None,
+        gradebook: str | None,
         student: str | None,
         no_save: bool,
     ) -> None:
@@ -142,9 +145,9 @@ def make_exercise_command(exercise_id: str) -> click.Command:
 
 
 @main.command(name="list")
-@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
 @click.option("--student", default=None, help="Whose results to show (default: your login).")
-def list_exercises(gradebook: Path | None, student: str | None) -> None:
+def list_exercises(gradebook: str | None, student: str | None) -> None:
     """Show every exercise with its title and your last result."""
     from grader.student_run import last_results
 

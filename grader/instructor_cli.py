@@ -25,10 +25,9 @@ if TYPE_CHECKING:
 
 GRADEBOOK_OPTION = click.option(
     "--gradebook",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_GRADEBOOK,
+    default=str(DEFAULT_GRADEBOOK),
     show_default=True,
-    help="The SQLite gradebook file.",
+    help="The gradebook: an SQLite file, or a postgresql://USER@HOST/DB URL.",
 )
 
 
@@ -60,7 +59,7 @@ GRADEBOOK_OPTION = click.option(
 )
 def batch(
     submissions_dir: Path,
-    gradebook: Path,
+    gradebook: str,
     jobs: int | None,
     timeout: float | None,
     regrade: bool,
@@ -158,9 +157,7 @@ def _sandbox_origin(config: Course) -> str:
     default=None,
     help="course.toml (due dates, late penalty); default: ./course.toml if present.",
 )
-def report(
-    fmt: str, gradebook: Path, out: Path | None, detailed: bool, course: Path | None
-) -> None:
+def report(fmt: str, gradebook: str, out: Path | None, detailed: bool, course: Path | None) -> None:
     """Scores, class statistics and exports from the gradebook."""
     from grader.course import CourseError, load_course
     from grader.gradebook import Gradebook

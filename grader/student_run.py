@@ -11,7 +11,7 @@ import click
 
 from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
-from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+from grader.gradebook import Gradebook, GradebookError, SubmissionRecord, gradebook_exists
 
 
 def run_exercise(
@@ -23,7 +23,7 @@ def run_exercise(
     seed: int | None = None,
     timeout: float | None = None,
     course: Path | None = None,
-    gradebook: Path | None = None,
+    gradebook: str | Path | None = None,
     student: str = "student",
 ) -> int:
     """Grade, print and (optionally) record one exercise. Returns the exit status:
@@ -88,9 +88,9 @@ def _check_submission(submission: Path, filename: str) -> None:
         )
 
 
-def last_results(gradebook: Path, student: str) -> dict[str, SubmissionRecord]:
+def last_results(gradebook: str | Path, student: str) -> dict[str, SubmissionRecord]:
     """The latest recorded result of each exercise for `student` (empty if no gradebook)."""
-    if not gradebook.exists():
+    if not gradebook_exists(gradebook):
         return {}
     try:
         with Gradebook.open(gradebook, create=False) as book:

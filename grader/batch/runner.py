@@ -102,7 +102,7 @@ def default_jobs() -> int:
 
 def run_batch(
     submissions_dir: Path,
-    gradebook_path: Path,
+    gradebook_path: str | Path,
     *,
     jobs: int | None = None,
     call_timeout: float | None = None,
@@ -116,7 +116,8 @@ def run_batch(
     tasks_per_worker: int = TASKS_PER_WORKER,
     stream: TextIO | None = None,
 ) -> BatchSummary:
-    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path`.
+    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path` (an
+    SQLite file or a `postgresql://` URL).
 
     A worker exits after `tasks_per_worker` tasks and a fresh one takes its place, which
     keeps memory flat. `limits` (default `Limits()`) bound each submission, `call_timeout`
