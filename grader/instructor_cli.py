@@ -50,7 +50,27 @@ GRADEBOOK_OPTION = click.option(
     help="Grade only this exercise (repeatable); default: every exercise with hidden tests.",
 )
 @click.option("--seed", type=int, default=None, help="Fix the run's seed (default: a fresh one).")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    help="Where the hidden tests run; with --executor dask, cuda runs only on workers "
+    "started with --resources GPU=1.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: --jobs worker processes here; dask: a Dask cluster (see --scheduler).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="With --executor dask: a running scheduler (tcp://HOST:8786); default: a local "
+    "cluster of --jobs workers.",
+)
 @click.option(
     "--course",
     type=click.Path(path_type=Path),
@@ -66,6 +86,8 @@ def batch(
     exercises: tuple[str, ...],
     seed: int | None,
     device: str,
+    executor: str,
+    scheduler: str | None,
     course: Path | None,
 ) -> None:
     """Grade every exercise of every student folder in SUBMISSIONS_DIR.
@@ -95,6 +117,8 @@ def batch(
             exercises=list(exercises) or None,
             seed=seed,
             device=device,
+            executor=executor,
+            scheduler=scheduler,
         )
     except BatchInterrupted as stop:
         click.echo(

@@ -49,6 +49,7 @@ from grader.batch.plan import Task, gradable_exercises, make_plan
 from grader.batch.points import max_points
 from grader.batch.pool import LocalPool
 from grader.batch.progress import Progress, clock
+from grader.batch.service import preload_grading_modules
 from grader.exercises import get_exercise, suite_hash
 from grader.gradebook import Gradebook
 from grader.report.reasons import reason
@@ -58,6 +59,7 @@ from grader.runner.limits import Limits
 
 TASKS_PER_WORKER = 1000  # memory stays flat (measured); a restart costs a torch import
 TASK_SLACK_S = 60.0  # trusted work per exercise (pytest, oracles) on top of the student's time
+EXECUTORS = ("local", "dask")
 
 
 class BatchError(ValueError):
@@ -114,6 +116,8 @@ def run_batch(
     device: str = "cpu",
     task_limit_s: float | None = None,
     tasks_per_worker: int = TASKS_PER_WORKER,
+    executor: str = "local",
+    scheduler: str | None = None,
     stream: TextIO | None = None,
 ) -> BatchSummary:
     """Grade the class in `submissions_dir` into the gradebook at `gradebook_path` (an
@@ -125,13 +129,22 @@ def run_batch(
     $FLOWGRADE_SANDBOX, else auto) and raises `SandboxUnavailable` here, before anything
     is stored, when this machine cannot provide it. `task_limit_s` bounds the whole
     grading of one exercise (default: the submission's time twice over plus a minute).
+
+    `executor` is `local` (`jobs` worker processes here) or `dask`: a `LocalCluster` of
+    `jobs` workers, or with `scheduler` the running Dask cluster at that address, whose
+    workers apply their own sandbox (`grader.batch.dask_executor`).
     """
+    if executor not in EXECUTORS:
+        raise BatchError(f"unknown executor {executor!r}; valid choices: {', '.join(EXECUTORS)}")
+    if scheduler is not None and executor != "dask":
+        raise BatchError("--scheduler needs --executor dask")
     started = time.monotonic()
     stream = stream or sys.stderr
     limits = limits or Limits()
     if call_timeout is not None:
         limits = replace(limits, call_seconds=float(call_timeout))
-    sandbox.plan(sandbox_mode, limits.tmp_bytes)  # fail now if the mode cannot be had
+    if scheduler is None:  # the sandbox is this machine's: fail now if the mode cannot be had
+        sandbox.plan(sandbox_mode, limits.tmp_bytes)
     folders = find_students(submissions_dir)
     chosen = gradable_exercises(exercises)
     if not chosen:
@@ -148,28 +161,50 @@ def run_batch(
             load_timestamps(submissions_dir),
             regrade=regrade,
         )
-        run_id = gradebook.start_batch_run(seed, jobs, str(submissions_dir), len(plan.tasks))
-        summary = BatchSummary(
-            run_id, seed, len(folders), [e.id for e in chosen], len(plan.tasks), plan.up_to_date
-        )
-        stream.write(
-            f"grading {len(plan.tasks)} submission(s) of {len(folders)} student(s) "
-            f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
-            f"with {jobs} worker(s), seed {seed}\n"
-        )
         grading = GradingConfig(seed, device, limits, sandbox_mode)
         if task_limit_s is None:
             task_limit_s = TASK_SLACK_S + 2.0 * (limits.submission_seconds + limits.import_seconds)
-        if plan.tasks:
-            _preload()
-            with LocalPool(jobs, grading, task_limit_s, tasks_per_worker) as executor:
-                _grade(gradebook, executor, plan.tasks, summary, device, stream)
+        with contextlib.ExitStack() as stack:
+            where = f"{jobs} worker(s)"
+            if plan.tasks and executor == "dask":  # started first: it may refuse (no GPU, ...)
+                graders: Executor = stack.enter_context(
+                    _dask(grading, task_limit_s, jobs, scheduler)
+                )
+                where = f"Dask worker(s) ({scheduler or f'a local cluster of {jobs}'})"
+            elif plan.tasks:
+                preload_grading_modules()  # once here: forked workers share them
+                graders = stack.enter_context(
+                    LocalPool(jobs, grading, task_limit_s, tasks_per_worker)
+                )
+            run_id = gradebook.start_batch_run(seed, jobs, str(submissions_dir), len(plan.tasks))
+            summary = BatchSummary(
+                run_id, seed, len(folders), [e.id for e in chosen], len(plan.tasks),
+                plan.up_to_date,
+            )  # fmt: skip
+            stream.write(
+                f"grading {len(plan.tasks)} submission(s) of {len(folders)} student(s) "
+                f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
+                f"with {where}, seed {seed}\n"
+            )
+            if plan.tasks:
+                _grade(gradebook, graders, plan.tasks, summary, device, stream)
         summary.quiz_attempts = _import_quiz_attempts(gradebook, folders, summary)
         gradebook.finish_batch_run(run_id, "finished", summary.graded)
     finally:
         gradebook.close()
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _dask(
+    grading: GradingConfig, task_limit_s: float, jobs: int, scheduler: str | None
+) -> Executor:
+    from grader.batch.dask_executor import DaskExecutor, ExecutorError
+
+    try:
+        return DaskExecutor(grading, task_limit_s, jobs=jobs, scheduler=scheduler)
+    except ExecutorError as err:
+        raise BatchError(str(err)) from None
 
 
 def _grade(
@@ -256,21 +291,6 @@ class _Recorder:
 
 def progress_elapsed(progress: Progress) -> float:
     return time.monotonic() - progress.started
-
-
-def _preload() -> None:
-    """Import what every worker needs once, here, so forked workers share it.
-
-    Nothing here may start a thread pool (no torch ops): workers fork their zygotes.
-    """
-    import pytest  # noqa: F401
-    import torch  # noqa: F401
-
-    import grader.grading.hidden
-    import grader.testing.checks
-    import grader.testing.flows
-    import grader.testing.oracles
-    import grader.testing.plugin  # noqa: F401
 
 
 @contextmanager

@@ -1,0 +1,310 @@
+"""The Dask executor: grade a class on a Dask cluster (`grade batch --executor dask`).
+
+    with DaskExecutor(jobs=2, grading=config, task_limit_s=220) as executor:   # LocalCluster
+    with DaskExecutor(scheduler="tcp://head:8786", grading=config, ...) as executor:
+
+Without `scheduler` it starts a `LocalCluster` of `jobs` worker processes (one thread
+each) on this machine; with one, it connects to a running scheduler whose workers may be
+on other machines (`dask scheduler`, `dask worker ADDRESS --nthreads 1`, or
+dask-jobqueue on SLURM). It registers `GraderPlugin`, so every worker, including one that
+joins or is restarted later, starts its own fork server and sandbox once, then submits
+one task per submission (`grade_job`) carrying the exercise file's bytes: workers need no
+shared filesystem. At most `WINDOW_PER_THREAD` tasks per worker thread are in flight, so
+the class's files are read as they are needed and results stream back as they finish.
+
+Faults: a worker that dies mid-task (killed, out of memory, its machine gone) has its
+tasks rescheduled by the scheduler onto other workers; a task that killed
+`allowed-failures` workers comes back as `KilledWorker` and is recorded as a zero with the
+reason, as the local pool does. A task still running `task_limit_s` after its worker
+started it is recorded as a zero, cancelled, and that worker restarted by its nanny. The
+batch parent stores each task once (by task key), whatever Dask reports twice.
+
+GPUs: with `device="cuda"` every task requires the resource `GPU` (workers started with
+`--resources GPU=1`), so it only runs on such workers; without any, `ExecutorError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from grader.batch.executor import (
+    Event,
+    Failed,
+    Graded,
+    GradingConfig,
+    Lost,
+    WorkerStarted,
+    job_for,
+)
+from grader.batch.plan import Task
+
+WINDOW_PER_THREAD = 2  # tasks in flight per worker thread: workers never wait for the next
+CONNECT_TIMEOUT_S = 30.0
+WORKERS_TIMEOUT_S = 120.0
+POLL_S = 0.5
+LOCAL_ALLOWED_FAILURES = 1  # a task that killed two workers is lost (the local pool: 2 tries)
+
+
+class ExecutorError(RuntimeError):
+    """The cluster cannot be used for this batch (one-line message)."""
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ExecutorError(
+            "--executor dask needs Dask distributed: pip install 'flowgrade[dask]'"
+        ) from None
+    return distributed
+
+
+@dataclass
+class DaskExecutor:
+    """Grades on a Dask cluster (an `Executor`, see the module docstring)."""
+
+    grading: GradingConfig
+    task_limit_s: float
+    jobs: int = 2
+    scheduler: str | None = None
+    client: Any = None
+    cluster: Any = None
+    _started: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        distributed = _import_distributed()
+        self._distributed = distributed
+        self._token = uuid.uuid4().hex[:8]
+        try:
+            self._connect(distributed)
+            self._check_resources()
+            self._register_plugin()
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ setup
+
+    def _connect(self, distributed: Any) -> None:
+        if self.scheduler is None:
+            with _quiet_dask(), _dask_config(LOCAL_ALLOWED_FAILURES):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=self.jobs,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    resources={"GPU": 1} if self.grading.device == "cuda" and _has_cuda() else None,
+                )
+                self.client = distributed.Client(self.cluster)
+            return
+        try:
+            self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise ExecutorError(
+                f"cannot reach the Dask scheduler at {self.scheduler}: {_first_line(err)}"
+            ) from None
+        try:
+            self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except TimeoutError:
+            raise ExecutorError(
+                f"no Dask worker joined the scheduler at {self.scheduler} within "
+                f"{WORKERS_TIMEOUT_S:g} s; start some with `dask worker {self.scheduler} "
+                "--nthreads 1`"
+            ) from None
+
+    def _workers(self) -> dict[str, dict[str, Any]]:
+        return dict(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def _check_resources(self) -> None:
+        """With `--device cuda`, some worker must offer the `GPU` resource."""
+        if self.grading.device != "cuda":
+            return
+        gpu = [a for a, w in self._workers().items() if w.get("resources", {}).get("GPU", 0) >= 1]
+        if not gpu:
+            where = self.scheduler or "the local cluster (no CUDA GPU on this machine)"
+            raise ExecutorError(
+                f"--device cuda: no Dask worker of {where} offers a GPU; start GPU workers "
+                "with `dask worker SCHEDULER --nthreads 1 --resources GPU=1`"
+            )
+
+    def _register_plugin(self) -> None:
+        from grader.batch.dask_worker import PLUGIN_NAME, STARTED_TOPIC, GraderPlugin
+
+        plugin = GraderPlugin(self.grading.sandbox_mode, self.grading.limits)
+        self.client.register_plugin(plugin, name=PLUGIN_NAME)
+        self.client.subscribe_topic(STARTED_TOPIC, self._task_started)
+
+    def _task_started(self, event: tuple[float, Any]) -> None:
+        """A worker began a task (its `grade_job` logged it): start its watchdog clock."""
+        message = event[1]
+        if isinstance(message, dict):
+            key, worker = str(message.get("key")), str(message.get("worker"))
+            with self._lock:
+                self._started[key] = (time.monotonic(), worker)
+
+    # ------------------------------------------------------------------ grading
+
+    def run(self, tasks: list[Task]) -> Iterator[Event]:
+        """Submit `tasks` (a sliding window), yield their events as they finish."""
+        pending = deque(tasks)
+        futures: dict[str, tuple[Any, Task]] = {}
+        seen_workers: set[str] = set()
+        window = max(1, WINDOW_PER_THREAD * self._threads())
+        try:
+            self._fill(pending, futures, window)
+            while futures:
+                events: list[Event] = []
+                for future in self._wait_some([f for f, _ in futures.values()]):
+                    _, task = futures.pop(future.key)
+                    events += self._outcome(future, task, seen_workers)
+                events += self._watchdog(futures)
+                self._fill(pending, futures, window)  # before the parent stores the results
+                yield from events
+        except BaseException:  # an interrupt, or the owner closed us: stop what we started
+            with contextlib.suppress(Exception):
+                self.client.cancel([f for f, _ in futures.values()])
+            raise
+
+    def _threads(self) -> int:
+        return sum(int(w.get("nthreads", 1)) for w in self._workers().values()) or 1
+
+    def _fill(
+        self, pending: deque[Task], futures: dict[str, tuple[Any, Task]], window: int
+    ) -> None:
+        while pending and len(futures) < window:
+            task = pending.popleft()
+            future = self._submit(task)
+            futures[future.key] = (future, task)
+
+    def _submit(self, task: Task) -> Any:
+        from grader.batch.dask_worker import grade_job
+        from grader.exercises import get_exercise, suite_hash
+
+        return self.client.submit(
+            grade_job,
+            job_for(task, self.grading.limits),
+            self.grading,
+            suite_hash(get_exercise(task.exercise)),
+            key=f"flowgrade-{self._token}-{task.student}-{task.exercise}",
+            pure=False,
+            resources={"GPU": 1} if self.grading.device == "cuda" else None,
+        )
+
+    def _wait_some(self, futures: list[Any]) -> list[Any]:
+        try:
+            done, _ = self._distributed.wait(futures, timeout=POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        return list(done)
+
+    def _outcome(self, future: Any, task: Task, seen_workers: set[str]) -> list[Event]:
+        with self._lock:
+            self._started.pop(future.key, None)
+        if future.status == "cancelled":
+            return []
+        error = future.exception() if future.status == "error" else None
+        if error is not None:
+            if type(error).__name__ == "KilledWorker":
+                return [Lost(task, "the grading process died while grading this submission "
+                                   "(on every worker that tried it)")]  # fmt: skip
+            return [Failed(task, f"{type(error).__name__}: {error}"[:500])]
+        reply = future.result()
+        events: list[Event] = []
+        if reply.worker not in seen_workers and reply.layers:
+            seen_workers.add(reply.worker)
+            events.append(WorkerStarted(reply.layers))
+        if reply.result is None:
+            events.append(Failed(task, f"{reply.problem or 'no result'} (on {reply.worker})"))
+        else:
+            events.append(Graded(task, reply.result, reply.worker))
+        return events
+
+    def _watchdog(self, futures: dict[str, tuple[Any, Task]]) -> list[Event]:
+        now = time.monotonic()
+        with self._lock:
+            overdue = [
+                (key, worker)
+                for key, (started, worker) in self._started.items()
+                if key in futures and now - started > self.task_limit_s
+            ]
+            for key, _ in overdue:
+                self._started.pop(key)
+        events: list[Event] = []
+        for key, worker in overdue:
+            future, task = futures.pop(key)
+            future.cancel()
+            with contextlib.suppress(Exception):  # its grading thread cannot be stopped
+                self.client.restart_workers([worker], raise_for_error=False)
+            events.append(
+                Lost(
+                    task,
+                    f"grading this exercise took longer than {self.task_limit_s:g} s "
+                    "in total and was stopped",
+                )
+            )
+        return events
+
+    def close(self) -> None:
+        from grader.batch.dask_worker import PLUGIN_NAME
+
+        if self.client is not None:
+            if self.cluster is None:  # a shared cluster: leave its workers as we found them
+                with contextlib.suppress(Exception):
+                    self.client.unregister_worker_plugin(PLUGIN_NAME)
+            with contextlib.suppress(Exception):
+                self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            with contextlib.suppress(Exception), _quiet_dask():
+                self.cluster.close()
+            self.cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@contextlib.contextmanager
+def _dask_config(allowed_failures: int) -> Iterator[None]:
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        yield
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask logs routine start-up and shutdown at INFO/WARNING on stderr; a batch's stderr
+    is its progress bar. Errors still show."""
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
