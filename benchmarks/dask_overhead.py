@@ -1,0 +1,113 @@
+"""The Dask executor's overhead on one machine: the same class, local pool vs LocalCluster.
+
+Generates one class of N submissions covering every exercise (as `throughput.py` does),
+then runs, alternately and `--repeat` times each (so that a change in the shared
+machine's load weighs on both sides):
+
+  * local   `grade batch DIR --jobs J`                    (forked worker processes)
+  * dask    `grade batch DIR --jobs J --executor dask`    (a LocalCluster of J worker
+            processes, one thread each, started and stopped by the batch)
+
+Each run grades the whole class into a fresh gradebook. Reported per executor: every
+run's wall time, the median, the dask path's overhead over the local pool (median over
+median), the grading throughput per worker (submissions per second per worker, from the
+batch's own "graded N submission(s) in M:SS" line, so without start-up) and the peak
+resident memory of the batch's process tree.
+
+    python benchmarks/dask_overhead.py [--size 200] [--jobs 2] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.throughput import make_class, tree_rss_bytes  # noqa: E402
+from grader.exercises import EXERCISES  # noqa: E402
+
+GRADED = re.compile(r"graded (\d+) submission\(s\) in (?:(\d+):)?(\d+):(\d+)")
+
+
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall seconds, grading seconds from the batch's own line, peak tree RSS)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss_bytes(process.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - started
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(argv[3:6])} failed ({process.returncode}): {err[-800:]}")
+    found = GRADED.search(err)
+    if not found:
+        raise SystemExit(f"no 'graded N submission(s)' line in: {err[-800:]}")
+    hours, minutes, seconds = (int(found.group(i) or 0) for i in (2, 3, 4))
+    return wall, float(hours * 3600 + minutes * 60 + seconds), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    executors = {"local": [], "dask": ["--executor", "dask"]}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in executors}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "class"
+        make_class(root, args.size)
+        for attempt in range(args.repeat):
+            for name, extra in executors.items():
+                book = Path(tmp) / f"{name}-{attempt}.sqlite"
+                argv = [sys.executable, "-m", "grader", "batch", str(root), "--jobs",
+                        str(args.jobs), "--gradebook", str(book), *extra]  # fmt: skip
+                wall, grading, peak = run(argv, env)
+                runs[name].append({"seconds": wall, "grading_seconds": grading,
+                                   "peak_rss_mib": peak / 2**20})  # fmt: skip
+                print(f"{name:5s} run {attempt + 1}: {wall:6.1f} s  (grading {grading:.0f} s, "
+                      f"peak RSS {peak / 2**20:.0f} MiB)", flush=True)  # fmt: skip
+    summary: dict[str, object] = {"size": args.size, "jobs": args.jobs,
+                                  "exercises": len(EXERCISES), "runs": runs}  # fmt: skip
+    medians = {n: statistics.median(r["seconds"] for r in rs) for n, rs in runs.items()}
+    for name, rs in runs.items():
+        grading = statistics.median(r["grading_seconds"] for r in rs)
+        per_worker = args.size / grading / args.jobs
+        summary[name] = {"median_seconds": medians[name], "per_worker_per_s": per_worker}
+        print(f"{name:5s} median {medians[name]:6.1f} s; grading throughput "
+              f"{per_worker:.2f} submissions/s per worker "
+              f"({per_worker * len(EXERCISES):.1f} exercises/s)")  # fmt: skip
+    overhead = medians["dask"] / medians["local"] - 1.0
+    summary["dask_overhead"] = overhead
+    print(f"dask overhead over the local pool: {overhead:+.1%} (target <= +15%)")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
