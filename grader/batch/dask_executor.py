@@ -178,6 +178,11 @@ class DaskExecutor:
     def _threads(self) -> int:
         return sum(int(w.get("nthreads", 1)) for w in self._workers().values()) or 1
 
+    @property
+    def threads(self) -> int:
+        """Worker threads in the cluster now (what the batch run records as its jobs)."""
+        return self._threads()
+
     def _fill(
         self, pending: deque[Task], futures: dict[str, tuple[Any, Task]], window: int
     ) -> None:

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from grader.batch import quiz_hook
 from grader.batch.discovery import find_quiz_attempt_files, find_students, load_timestamps
@@ -56,6 +56,9 @@ from grader.report.reasons import reason
 from grader.results import ExerciseResult, Feedback, TestResult
 from grader.runner import sandbox
 from grader.runner.limits import Limits
+
+if TYPE_CHECKING:
+    from grader.batch.dask_executor import DaskExecutor
 
 TASKS_PER_WORKER = 1000  # memory stays flat (measured); a restart costs a torch import
 TASK_SLACK_S = 60.0  # trusted work per exercise (pytest, oracles) on top of the student's time
@@ -167,10 +170,10 @@ def run_batch(
         with contextlib.ExitStack() as stack:
             where = f"{jobs} worker(s)"
             if plan.tasks and executor == "dask":  # started first: it may refuse (no GPU, ...)
-                graders: Executor = stack.enter_context(
-                    _dask(grading, task_limit_s, jobs, scheduler)
-                )
-                where = f"Dask worker(s) ({scheduler or f'a local cluster of {jobs}'})"
+                dask = stack.enter_context(_dask(grading, task_limit_s, jobs, scheduler))
+                graders: Executor = dask
+                jobs = dask.threads
+                where = f"{jobs} Dask worker(s) ({scheduler or 'a local cluster'})"
             elif plan.tasks:
                 preload_grading_modules()  # once here: forked workers share them
                 graders = stack.enter_context(
@@ -198,7 +201,7 @@ def run_batch(
 
 def _dask(
     grading: GradingConfig, task_limit_s: float, jobs: int, scheduler: str | None
-) -> Executor:
+) -> DaskExecutor:
     from grader.batch.dask_executor import DaskExecutor, ExecutorError
 
     try:

@@ -70,7 +70,7 @@ def test_dask_grades_resumes_and_regrades_like_the_local_pool(
     assert (first.graded, first.lost, first.grader_errors) == (len(KINDS), 0, [])
     lines = log.getvalue().splitlines()
     assert lines[0].startswith("grading 6 submission(s) of 6 student(s) (exercise-03; 0 already")
-    assert f"with Dask worker(s) ({address})" in lines[0]
+    assert f"with 2 Dask worker(s) ({address})" in lines[0]
     assert lines[1] == first.layers and lines[1].startswith("sandbox ")  # the workers' layers
     assert f"wall time (call {TIMEOUT_S:g} s, submission 60 s)" in lines[1]
     with Gradebook.open(gradebook_location, create=False) as book:
@@ -146,6 +146,23 @@ def test_cuda_without_gpu_workers_is_a_one_line_error(tmp_path, cluster):
     assert _rows(str(book)) == []  # nothing graded, nothing stored
     local = CliRunner().invoke(batch, [str(root), "--scheduler", "tcp://127.0.0.1:9"])
     assert local.exit_code == 1 and "--scheduler needs --executor dask" in local.output
+
+
+def test_a_task_past_its_limit_is_a_zero_and_its_worker_is_restarted(tmp_path, cluster):
+    root = tmp_path / "subs"
+    make_class(root, ["hanging", "correct"])  # the hanging one needs seconds (1 s per call)
+    book = str(tmp_path / "gb.sqlite")
+    client = distributed.Client(cluster)
+    before = set(client.run(os.getpid).values())
+    summary = _batch(root, book, scheduler=cluster.scheduler_address, task_limit_s=1.0)
+    assert summary.lost >= 1 and summary.graded == 2 and summary.grader_errors == []
+    with Gradebook.open(book, create=False) as gradebook:
+        current = {s.student: s for s in gradebook.current_submissions()}
+        (why,) = gradebook.test_rows([current["s01_hanging"].id])
+    assert current["s01_hanging"].score == 0 and "longer than 1 s in total" in why.message
+    client.wait_for_workers(2, timeout=60)
+    assert set(client.run(os.getpid).values()) != before  # the stuck worker was replaced
+    client.close()
 
 
 def test_a_worker_with_a_gpu_resource_gets_every_cuda_task(tmp_path, cluster):
