@@ -24,17 +24,14 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.throughput import make_class, tree_rss_bytes  # noqa: E402
+from benchmarks.throughput import make_class, run_measured  # noqa: E402
 from grader.exercises import EXERCISES  # noqa: E402
 
 GRADED = re.compile(r"graded (\d+) submission\(s\) in (?:(\d+):)?(\d+):(\d+)")
@@ -42,26 +39,7 @@ GRADED = re.compile(r"graded (\d+) submission\(s\) in (?:(\d+):)?(\d+):(\d+)")
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     """(wall seconds, grading seconds from the batch's own line, peak tree RSS)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss_bytes(process.pid))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = process.communicate()
-    done.set()
-    sampler.join()
-    wall = time.perf_counter() - started
-    if process.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(argv[3:6])} failed ({process.returncode}): {err[-800:]}")
+    wall, peak, err = run_measured(argv, env)
     found = GRADED.search(err)
     if not found:
         raise SystemExit(f"no 'graded N submission(s)' line in: {err[-800:]}")

@@ -80,11 +80,11 @@ def tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak process-tree RSS of one command."""
+def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
+    """Wall time, peak process-tree RSS and standard error of one command."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
     peak = 0
     done = threading.Event()
 
@@ -96,19 +96,20 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    process.wait()
+    _, err = process.communicate()
     done.set()
     sampler.join()
     if process.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(argv[:4])} failed with exit status {process.returncode}")
-    return time.perf_counter() - started, peak
+    return time.perf_counter() - started, peak, err
 
 
 def fast_path(root: Path, jobs: int, env: dict[str, str]) -> tuple[float, int]:
     gradebook = root.parent / f"{root.name}.sqlite"
     argv = [sys.executable, "-m", "grader", "batch", str(root), "--jobs", str(jobs),
             "--gradebook", str(gradebook)]  # fmt: skip
-    return run_measured(argv, env)
+    seconds, peak, _ = run_measured(argv, env)
+    return seconds, peak
 
 
 def straightforward(folders: list[Path], env: dict[str, str]) -> float:
