@@ -108,7 +108,8 @@ class DaskExecutor:
                 self.client = distributed.Client(self.cluster)
             return
         try:
-            self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
+            with _quiet_dask():  # no warning per retried connection
+                self.client = distributed.Client(self.scheduler, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as err:
             raise ExecutorError(
                 f"cannot reach the Dask scheduler at {self.scheduler}: {_first_line(err)}"

@@ -148,6 +148,24 @@ def test_cuda_without_gpu_workers_is_a_one_line_error(tmp_path, cluster):
     assert local.exit_code == 1 and "--scheduler needs --executor dask" in local.output
 
 
+def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.batch import dask_executor
+    from grader.instructor_cli import batch
+
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_S", 1.0)
+    root = tmp_path / "subs"
+    make_class(root, ["correct"])
+    book = tmp_path / "gb.sqlite"
+    args = [str(root), "--gradebook", str(book), "--executor", "dask",
+            "--scheduler", "tcp://127.0.0.1:9"]  # fmt: skip
+    result = CliRunner().invoke(batch, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+    assert _rows(str(book)) == []
+
+
 def test_a_task_past_its_limit_is_a_zero_and_its_worker_is_restarted(tmp_path, cluster):
     root = tmp_path / "subs"
     make_class(root, ["hanging", "correct"])  # the hanging one needs seconds (1 s per call)
