@@ -55,6 +55,7 @@ class GraderPlugin(WorkerPlugin):
         self.problem: str | None = None
 
     async def setup(self, worker: Any) -> None:
+        _stop_profiler(worker)
         loop = asyncio.get_running_loop()
         try:  # in a thread: the worker's event loop keeps answering its scheduler meanwhile
             self.service = await loop.run_in_executor(None, self._start)
@@ -68,6 +69,15 @@ class GraderPlugin(WorkerPlugin):
         if self.service is not None:
             self.service.close()
             self.service = None
+
+
+def _stop_profiler(worker: Any) -> None:
+    """Stop the worker's statistical profiler (it samples the grading thread's stack every
+    10 ms: measured here, it made each grading ~20% slower; nobody reads its output)."""
+    for name in ("profile", "profile-cycle"):
+        callback = worker.periodic_callbacks.pop(name, None)
+        if callback is not None:
+            callback.stop()
 
 
 def grade_job(job: GradingJob, config: GradingConfig, suite: str) -> WorkerReply:
