@@ -46,10 +46,13 @@ from grader.batch.executor import (
 )
 from grader.batch.plan import Task
 
-WINDOW_PER_THREAD = 2  # tasks in flight per worker thread: workers never wait for the next
+# Tasks in flight per worker thread. The scheduler hands a worker its next task as soon as
+# its thread is free; the window only bounds what is read and queued at once. With 2, a
+# worker sometimes waited for the parent to notice a result and submit more.
+WINDOW_PER_THREAD = 8
 CONNECT_TIMEOUT_S = 30.0
 WORKERS_TIMEOUT_S = 120.0
-POLL_S = 0.5
+POLL_S = 0.02  # how often the parent looks for finished tasks when none came
 LOCAL_ALLOWED_FAILURES = 1  # a task that killed two workers is lost (the local pool: 2 tries)
 FORKSERVER_PRELOAD = (
     "distributed",
@@ -172,20 +175,28 @@ class DaskExecutor:
     # ------------------------------------------------------------------ grading
 
     def run(self, tasks: list[Task]) -> Iterator[Event]:
-        """Submit `tasks` (a sliding window), yield their events as they finish."""
+        """Submit `tasks` (a sliding window), yield their events as they finish.
+
+        Results are fetched in the background by the client as tasks finish
+        (`as_completed(with_results=True)`), never one blocking round trip per task."""
         pending = deque(tasks)
         futures: dict[str, tuple[Any, Task]] = {}
         seen_workers: set[str] = set()
         window = max(1, WINDOW_PER_THREAD * self._threads())
+        finished = self._distributed.as_completed(with_results=True, raise_errors=False)
         try:
-            self._fill(pending, futures, window)
+            self._fill(pending, futures, window, finished)
             while futures:
+                batch = finished.next_batch(block=False)
+                if not batch:
+                    time.sleep(POLL_S)
                 events: list[Event] = []
-                for future in self._wait_some([f for f, _ in futures.values()]):
-                    _, task = futures.pop(future.key)
-                    events += self._outcome(future, task, seen_workers)
+                for future, value in batch:
+                    if future.key in futures:
+                        _, task = futures.pop(future.key)
+                        events += self._outcome(future, value, task, seen_workers)
                 events += self._watchdog(futures)
-                self._fill(pending, futures, window)  # before the parent stores the results
+                self._fill(pending, futures, window, finished)  # before the parent stores
                 yield from events
         except BaseException:  # an interrupt, or the owner closed us: stop what we started
             with contextlib.suppress(Exception):
@@ -201,12 +212,17 @@ class DaskExecutor:
         return self._threads()
 
     def _fill(
-        self, pending: deque[Task], futures: dict[str, tuple[Any, Task]], window: int
+        self,
+        pending: deque[Task],
+        futures: dict[str, tuple[Any, Task]],
+        window: int,
+        finished: Any,
     ) -> None:
         while pending and len(futures) < window:
             task = pending.popleft()
             future = self._submit(task)
             futures[future.key] = (future, task)
+            finished.add(future)
 
     def _submit(self, task: Task) -> Any:
         from grader.batch.dask_worker import grade_job
@@ -222,25 +238,20 @@ class DaskExecutor:
             resources={"GPU": 1} if self.grading.device == "cuda" else None,
         )
 
-    def _wait_some(self, futures: list[Any]) -> list[Any]:
-        try:
-            done, _ = self._distributed.wait(futures, timeout=POLL_S, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            return []
-        return list(done)
-
-    def _outcome(self, future: Any, task: Task, seen_workers: set[str]) -> list[Event]:
+    def _outcome(self, future: Any, value: Any, task: Task, seen_workers: set[str]) -> list[Event]:
+        """What a finished future means. `value` is its result, or for an error the
+        `(type, exception, traceback)` that `as_completed` hands over."""
         with self._lock:
             self._started.pop(future.key, None)
         if future.status == "cancelled":
             return []
-        error = future.exception() if future.status == "error" else None
-        if error is not None:
+        if future.status == "error":
+            error = value[1] if isinstance(value, tuple) and len(value) == 3 else value
             if type(error).__name__ == "KilledWorker":
                 return [Lost(task, "the grading process died while grading this submission "
                                    "(on every worker that tried it)")]  # fmt: skip
             return [Failed(task, f"{type(error).__name__}: {error}"[:500])]
-        reply = future.result()
+        reply = value
         events: list[Event] = []
         if reply.worker not in seen_workers and reply.layers:
             seen_workers.add(reply.worker)
