@@ -3,10 +3,11 @@
 Every Dask worker is a trusted grader. `GraderPlugin` (a Dask worker plugin, registered
 by the batch for every current and future worker) starts the worker's own
 `GradingService` once: its fork server, in the course's sandbox mode, with the layers it
-could apply. `grade_job` is the task: it grades one `GradingJob` (the exercise file's
-bytes travel with it; the worker needs no access to the submissions) with that service
-and returns the `ExerciseResult`. Student code runs only in the fork server's sandboxed
-workers, never in the Dask worker process. The result travels back to the batch parent
+could apply. `grade_jobs` is the task: it grades one student's `GradingJob`s in turn
+(the exercise files' bytes travel with them; the worker needs no access to the
+submissions) with that service and returns one `WorkerReply` (an `ExerciseResult`, or
+why there is none) per job. Student code runs only in the fork server's sandboxed
+workers, never in the Dask worker process. The replies travel back to the batch parent
 pickled by Dask, between trusted grader processes only.
 
 A worker grades one job at a time (the service holds a lock); start workers with
@@ -80,13 +81,22 @@ def _stop_profiler(worker: Any) -> None:
             callback.stop()
 
 
+def grade_jobs(
+    jobs: list[GradingJob], config: GradingConfig, suites: list[str]
+) -> list[WorkerReply]:
+    """The task: grade `jobs` (one student's exercises) on this worker, one reply each.
+    `suites` are the test-suite hashes the batch parent planned with."""
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
+    return [grade_job(job, config, suite) for job, suite in zip(jobs, suites, strict=True)]
+
+
 def grade_job(job: GradingJob, config: GradingConfig, suite: str) -> WorkerReply:
-    """The task: grade `job` on this worker. `suite` is the test-suite hash the batch
-    parent planned with; a worker with another flowgrade refuses rather than grade."""
+    """Grade one job with this worker's service; a worker with another flowgrade (another
+    test-suite hash than `suite`) refuses rather than grade."""
     from grader.exercises import get_exercise, suite_hash
 
     worker = get_worker()
-    worker.log_event(STARTED_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
     plugin = worker.plugins.get(PLUGIN_NAME)
     service = getattr(plugin, "service", None)
     if service is None:

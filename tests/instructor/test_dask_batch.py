@@ -290,3 +290,50 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def test_each_student_is_one_dask_task_and_every_exercise_comes_back(tmp_path, cluster):
+    import shutil
+
+    from grader.exercises import EXERCISES
+
+    root = tmp_path / "subs"
+    for student in ("ann", "bob"):
+        (root / student).mkdir(parents=True)
+        for exercise in EXERCISES:
+            shutil.copy(PROJECT_ROOT / "solutions" / exercise.filename, root / student)
+    book = str(tmp_path / "gb.sqlite")
+    summary = _batch(root, book, scheduler=cluster.scheduler_address, exercises=None)
+    assert (summary.graded, summary.grader_errors) == (2 * len(EXERCISES), [])
+    with Gradebook.open(book, create=False) as gradebook:
+        current = gradebook.current_submissions()
+    assert len(current) == 2 * len(EXERCISES) and all(r.score == r.max_score for r in current)
+
+
+def test_a_bundle_that_kills_its_workers_is_retried_one_exercise_at_a_time():
+    """The executor's bookkeeping when Dask reports KilledWorker: a bundle of several
+    exercises goes back to the queue as single exercises; a single one is a zero."""
+    from collections import deque
+
+    from grader.batch.dask_executor import DaskExecutor, _bundles
+    from grader.batch.executor import Lost
+    from grader.batch.plan import Task
+
+    tasks = [Task("ann", e, "/x", "h", None) for e in ("exercise-01", "exercise-03")]
+    tasks.append(Task("bob", "exercise-01", "/x", "h", None))
+    assert [len(b) for b in _bundles(tasks)] == [2, 1]
+
+    class KilledWorker(Exception):
+        pass
+
+    class Finished:  # what as_completed hands over for a task that killed its workers
+        key, status = "k", "error"
+
+    executor = object.__new__(DaskExecutor)  # no cluster needed for the bookkeeping
+    executor._started, executor._lock = {}, threading.Lock()
+    pending: deque = deque()
+    error = (KilledWorker, KilledWorker("gone"), None)
+    assert executor._outcome(Finished(), error, tuple(tasks[:2]), set(), pending) == []
+    assert list(pending) == [(tasks[0],), (tasks[1],)]
+    (lost,) = executor._outcome(Finished(), error, (tasks[1],), set(), pending)
+    assert isinstance(lost, Lost) and lost.task == tasks[1] and "died" in lost.why
