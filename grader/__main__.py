@@ -2,4 +2,5 @@
 
 from grader.cli import run
 
-run()
+if __name__ == "__main__":  # not when a spawned process (a Dask worker) imports it again
+    run()

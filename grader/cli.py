@@ -23,7 +23,11 @@ from grader.exercises import EXERCISE_IDS, UnknownExercise, get_exercise
 from grader.fast_exit import exit_now
 from grader.gradebook import DEFAULT_GRADEBOOK, default_student_id
 
-GRADEBOOK_HELP = f"SQLite gradebook to use (default: {DEFAULT_GRADEBOOK} in this folder)"
+GRADEBOOK_HELP = (
+    f"Gradebook: an SQLite file (default: {DEFAULT_GRADEBOOK} in this folder) "
+    "or a postgresql://USER@HOST/DB URL"
+)
+GRADEBOOK_OPTION = click.option("--gradebook", default=None, help=GRADEBOOK_HELP)
 SUBMISSION_OPTION = click.option(
     "--submission",
     type=click.Path(path_type=Path),
@@ -113,7 +117,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         default=None,
         help="course.toml with [limits] and [sandbox] (default: ./course.toml if present).",
     )
-    @click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+    @GRADEBOOK_OPTION
     @click.option("--student", default=None, help="Student id to record (default: your login).")
     @click.option("--no-save", is_flag=True, help="Do not record the result in the gradebook.")
     def command(
@@ -124,7 +128,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         seed: int | None,
         timeout: float | None,
         course: Path | None,
-        gradebook: Path | None,
+        gradebook: str | None,
         student: str | None,
         no_save: bool,
     ) -> None:
@@ -147,9 +151,9 @@ def make_exercise_command(exercise_id: str) -> click.Command:
 
 
 @main.command(name="list")
-@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@GRADEBOOK_OPTION
 @click.option("--student", default=None, help="Whose results to show (default: your login).")
-def list_exercises(gradebook: Path | None, student: str | None) -> None:
+def list_exercises(gradebook: str | None, student: str | None) -> None:
     """Show every exercise with your last result, a progress bar and what to do next."""
     from grader.student_run import last_results, render_progress
 
@@ -175,13 +179,13 @@ COURSE_OPTION = click.option(
 @main.command(name="hint")
 @click.argument("exercise_id", metavar="EXERCISE")
 @click.option("--function", default=None, help="Which function (default: the first not passing).")
-@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@GRADEBOOK_OPTION
 @click.option("--student", default=None, help="Student id to record (default: your login).")
 @COURSE_OPTION
 def hint(
     exercise_id: str,
     function: str | None,
-    gradebook: Path | None,
+    gradebook: str | None,
     student: str | None,
     course: Path | None,
 ) -> None:
@@ -210,7 +214,7 @@ def hint(
 @DEVICE_OPTION
 @click.option("--timeout", type=float, default=None, help="Seconds per call [course's, else 10].")
 @COURSE_OPTION
-@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@GRADEBOOK_OPTION
 @click.option("--student", default=None, help="Student id to record (default: your login).")
 @click.option("--no-save", is_flag=True, help="Do not record results in the gradebook.")
 def watch(
@@ -219,7 +223,7 @@ def watch(
     device: str,
     timeout: float | None,
     course: Path | None,
-    gradebook: Path | None,
+    gradebook: str | None,
     student: str | None,
     no_save: bool,
 ) -> None:
@@ -250,14 +254,14 @@ def watch(
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the reference to this file instead of printing it.")  # fmt: skip
 @COURSE_OPTION
-@click.option("--gradebook", type=click.Path(path_type=Path), default=None, help=GRADEBOOK_HELP)
+@GRADEBOOK_OPTION
 @click.option("--student", default=None, help="Whose result counts (default: your login).")
 def reveal(
     exercise_id: str,
     key: str | None,
     out: Path | None,
     course: Path | None,
-    gradebook: Path | None,
+    gradebook: str | None,
     student: str | None,
 ) -> None:
     """Show the reference solution of EXERCISE once you have full marks on it.

@@ -26,10 +26,9 @@ if TYPE_CHECKING:
 
 GRADEBOOK_OPTION = click.option(
     "--gradebook",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_GRADEBOOK,
+    default=str(DEFAULT_GRADEBOOK),
     show_default=True,
-    help="The SQLite gradebook file.",
+    help="The gradebook: an SQLite file, or a postgresql://USER@HOST/DB URL.",
 )
 
 
@@ -67,7 +66,7 @@ GRADEBOOK_OPTION = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Where an LMS download is laid out as <student>/ folders "
-    "[imports/<download name> beside the gradebook].",
+    "[imports/<download name> beside the gradebook file; in this folder for a server].",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [cores].")
 @click.option(
@@ -85,7 +84,27 @@ GRADEBOOK_OPTION = click.option(
     help="Grade only this exercise (repeatable); default: every exercise with hidden tests.",
 )
 @click.option("--seed", type=int, default=None, help="Fix the run's seed (default: a fresh one).")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    help="Where the hidden tests run; with --executor dask, cuda runs only on workers "
+    "started with --resources GPU=1.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: --jobs worker processes here; dask: a Dask cluster (see --scheduler).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="With --executor dask: a running scheduler (tcp://HOST:8786); default: a local "
+    "cluster of --jobs workers.",
+)
 @click.option(
     "--course",
     type=click.Path(path_type=Path),
@@ -94,7 +113,7 @@ GRADEBOOK_OPTION = click.option(
 )
 def batch(
     submissions_dir: Path,
-    gradebook: Path,
+    gradebook: str,
     lms: str,
     roster: Path | None,
     times: Path | None,
@@ -106,6 +125,8 @@ def batch(
     exercises: tuple[str, ...],
     seed: int | None,
     device: str,
+    executor: str,
+    scheduler: str | None,
     course: Path | None,
 ) -> None:
     """Grade every exercise of every student folder in SUBMISSIONS_DIR.
@@ -144,6 +165,8 @@ def batch(
             exercises=list(exercises) or None,
             seed=seed,
             device=device,
+            executor=executor,
+            scheduler=scheduler,
         )
     except BatchInterrupted as stop:
         click.echo(
@@ -188,7 +211,7 @@ def batch(
 
 def _lms_import(
     path: Path,
-    gradebook: Path,
+    gradebook: str,
     config: Course,
     lms: str,
     roster: Path | None,
@@ -202,7 +225,10 @@ def _lms_import(
 
     if not needs_import(path, lms):
         return path, None
-    target = import_dir or gradebook.parent / "imports" / slug(path.stem or "download")
+    from grader.gradebook.backends import is_server_url
+
+    beside = Path(".") if is_server_url(gradebook) else Path(gradebook).parent
+    target = import_dir or beside / "imports" / slug(path.stem or "download")
     imported = import_download(
         path,
         target,
@@ -257,9 +283,7 @@ def _sandbox_origin(config: Course) -> str:
     default=None,
     help="course.toml (due dates, late penalty); default: ./course.toml if present.",
 )
-def report(
-    fmt: str, gradebook: Path, out: Path | None, detailed: bool, course: Path | None
-) -> None:
+def report(fmt: str, gradebook: str, out: Path | None, detailed: bool, course: Path | None) -> None:
     """Scores, class statistics and exports from the gradebook."""
     from grader.course import CourseError, load_course
     from grader.gradebook import Gradebook

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.exercises import EXERCISES, Exercise, get_exercise
-from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+from grader.gradebook import Gradebook, GradebookError, SubmissionRecord, gradebook_exists
 
 BAR_WIDTH = 20
 
@@ -61,9 +61,9 @@ class UnitProgress:
         )
 
 
-def load_progress(gradebook: Path | None, student: str) -> UnitProgress:
+def load_progress(gradebook: str | Path | None, student: str) -> UnitProgress:
     """The student's progress from `gradebook` (empty without one, or when unreadable)."""
-    if gradebook is None or not Path(gradebook).exists():
+    if gradebook is None or not gradebook_exists(gradebook):
         return UnitProgress()
     try:
         with Gradebook.open(gradebook, create=False) as book:

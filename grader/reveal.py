@@ -40,7 +40,7 @@ def reveal_reference(
     exercise_id: str,
     *,
     key: str | None,
-    gradebook: Path | None,
+    gradebook: str | Path | None,
     student: str,
     course: Course,
     project_root: Path = PROJECT_ROOT,
@@ -73,7 +73,7 @@ def reveal_reference(
     return _decrypt(blob, key, exercise)
 
 
-def _require_pass(exercise: Exercise, gradebook: Path | None, student: str) -> None:
+def _require_pass(exercise: Exercise, gradebook: str | Path | None, student: str) -> None:
     progress = load_progress(gradebook, student)
     if progress.is_done(exercise.id):
         return

@@ -37,7 +37,7 @@ def show_hint(
     exercise_id: str,
     function: str | None,
     *,
-    gradebook: Path,
+    gradebook: str | Path,
     student: str,
     course: Path | None = None,
 ) -> int:

@@ -11,7 +11,7 @@ import click
 
 from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
-from grader.gradebook import Gradebook, GradebookError, SubmissionRecord
+from grader.gradebook import Gradebook, GradebookError, SubmissionRecord, gradebook_exists
 from grader.progress import UnitProgress, load_progress
 from grader.results import ExerciseResult
 
@@ -25,7 +25,7 @@ def run_exercise(
     seed: int | None = None,
     timeout: float | None = None,
     course: Path | None = None,
-    gradebook: Path | None = None,
+    gradebook: str | Path | None = None,
     student: str = "student",
 ) -> int:
     """Grade, print and (optionally) record one exercise. Returns the exit status:
@@ -72,7 +72,7 @@ def run_exercise(
 
 def render_next(
     result: ExerciseResult,
-    gradebook: Path | None,
+    gradebook: str | Path | None,
     student: str,
     *,
     watching: bool = False,
@@ -123,9 +123,9 @@ def _check_submission(submission: Path, filename: str) -> None:
         )
 
 
-def last_results(gradebook: Path, student: str) -> dict[str, SubmissionRecord]:
+def last_results(gradebook: str | Path, student: str) -> dict[str, SubmissionRecord]:
     """The latest recorded result of each exercise for `student` (empty if no gradebook)."""
-    if not gradebook.exists():
+    if not gradebook_exists(gradebook):
         return {}
     try:
         with Gradebook.open(gradebook, create=False) as book:

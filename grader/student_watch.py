@@ -43,7 +43,7 @@ def watch_exercises(
     device: str = "auto",
     timeout: float | None = None,
     course: Path | None = None,
-    gradebook: Path | None = None,
+    gradebook: str | Path | None = None,
     student: str = "student",
     save: bool = True,
 ) -> int:
@@ -78,7 +78,7 @@ class _Loop:
         device: str,
         timeout: float | None,
         settings: object,
-        gradebook: Path | None,
+        gradebook: str | Path | None,
         student: str,
         progress: UnitProgress,
     ) -> None:

@@ -1,12 +1,19 @@
-"""Fixtures shared by the project tests of the exercises (tests/test_exercise_0*.py)."""
+"""Fixtures shared by the project's tests: graded mutants of the exercises
+(tests/test_exercise_0*.py) and gradebooks on both backends (SQLite, a real PostgreSQL
+server started here)."""
 
 from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from grader.grading import grade_exercise
 from grader.results import ExerciseResult
 from tests.exercise_grading import GradeMutant
+from tests.postgres_server import GRADEBOOK_KINDS, PostgresServer, find_binaries, new_gradebook
 from tests.wrong.mutants import materialize
 
 
@@ -26,3 +33,22 @@ def graded_mutant(tmp_path_factory: pytest.TempPathFactory) -> GradeMutant:
         return results[exercise_id, name]
 
     return grade
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (see `tests/postgres_server.py`)."""
+    bindir = find_binaries()
+    if bindir is None:
+        pytest.skip("no PostgreSQL binaries here (/usr/lib/postgresql/*/bin or pg_config)")
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.skip("psycopg is not installed (pip install -e '.[postgres]')")
+    server = PostgresServer.start(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=GRADEBOOK_KINDS)
+def gradebook_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh gradebook, once as an SQLite file and once as a PostgreSQL database."""
+    return new_gradebook(request, request.param, tmp_path)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from grader.batch import quiz_hook
 from grader.batch.discovery import find_quiz_attempt_files, find_students, load_timestamps
@@ -49,6 +49,7 @@ from grader.batch.plan import Task, gradable_exercises, make_plan
 from grader.batch.points import max_points
 from grader.batch.pool import LocalPool
 from grader.batch.progress import Progress, clock
+from grader.batch.service import preload_grading_modules
 from grader.exercises import get_exercise, suite_hash
 from grader.gradebook import Gradebook
 from grader.report.reasons import reason
@@ -56,8 +57,12 @@ from grader.results import ExerciseResult, Feedback, TestResult
 from grader.runner import sandbox
 from grader.runner.limits import Limits
 
+if TYPE_CHECKING:
+    from grader.batch.dask_executor import DaskExecutor
+
 TASKS_PER_WORKER = 1000  # memory stays flat (measured); a restart costs a torch import
 TASK_SLACK_S = 60.0  # trusted work per exercise (pytest, oracles) on top of the student's time
+EXECUTORS = ("local", "dask")
 
 
 class BatchError(ValueError):
@@ -102,7 +107,7 @@ def default_jobs() -> int:
 
 def run_batch(
     submissions_dir: Path,
-    gradebook_path: Path,
+    gradebook_path: str | Path,
     *,
     jobs: int | None = None,
     call_timeout: float | None = None,
@@ -114,9 +119,12 @@ def run_batch(
     device: str = "cpu",
     task_limit_s: float | None = None,
     tasks_per_worker: int = TASKS_PER_WORKER,
+    executor: str = "local",
+    scheduler: str | None = None,
     stream: TextIO | None = None,
 ) -> BatchSummary:
-    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path`.
+    """Grade the class in `submissions_dir` into the gradebook at `gradebook_path` (an
+    SQLite file or a `postgresql://` URL).
 
     A worker exits after `tasks_per_worker` tasks and a fresh one takes its place, which
     keeps memory flat. `limits` (default `Limits()`) bound each submission, `call_timeout`
@@ -124,13 +132,22 @@ def run_batch(
     $FLOWGRADE_SANDBOX, else auto) and raises `SandboxUnavailable` here, before anything
     is stored, when this machine cannot provide it. `task_limit_s` bounds the whole
     grading of one exercise (default: the submission's time twice over plus a minute).
+
+    `executor` is `local` (`jobs` worker processes here) or `dask`: a `LocalCluster` of
+    `jobs` workers, or with `scheduler` the running Dask cluster at that address, whose
+    workers apply their own sandbox (`grader.batch.dask_executor`).
     """
+    if executor not in EXECUTORS:
+        raise BatchError(f"unknown executor {executor!r}; valid choices: {', '.join(EXECUTORS)}")
+    if scheduler is not None and executor != "dask":
+        raise BatchError("--scheduler needs --executor dask")
     started = time.monotonic()
     stream = stream or sys.stderr
     limits = limits or Limits()
     if call_timeout is not None:
         limits = replace(limits, call_seconds=float(call_timeout))
-    sandbox.plan(sandbox_mode, limits.tmp_bytes)  # fail now if the mode cannot be had
+    if scheduler is None:  # the sandbox is this machine's: fail now if the mode cannot be had
+        sandbox.plan(sandbox_mode, limits.tmp_bytes)
     folders = find_students(submissions_dir)
     chosen = gradable_exercises(exercises)
     if not chosen:
@@ -147,28 +164,50 @@ def run_batch(
             load_timestamps(submissions_dir),
             regrade=regrade,
         )
-        run_id = gradebook.start_batch_run(seed, jobs, str(submissions_dir), len(plan.tasks))
-        summary = BatchSummary(
-            run_id, seed, len(folders), [e.id for e in chosen], len(plan.tasks), plan.up_to_date
-        )
-        stream.write(
-            f"grading {len(plan.tasks)} submission(s) of {len(folders)} student(s) "
-            f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
-            f"with {jobs} worker(s), seed {seed}\n"
-        )
         grading = GradingConfig(seed, device, limits, sandbox_mode)
         if task_limit_s is None:
             task_limit_s = TASK_SLACK_S + 2.0 * (limits.submission_seconds + limits.import_seconds)
-        if plan.tasks:
-            _preload()
-            with LocalPool(jobs, grading, task_limit_s, tasks_per_worker) as executor:
-                _grade(gradebook, executor, plan.tasks, summary, device, stream)
+        with contextlib.ExitStack() as stack:
+            where = f"{jobs} worker(s)"
+            if plan.tasks and executor == "dask":  # started first: it may refuse (no GPU, ...)
+                dask = stack.enter_context(_dask(grading, task_limit_s, jobs, scheduler))
+                graders: Executor = dask
+                jobs = dask.threads
+                where = f"{jobs} Dask worker(s) ({scheduler or 'a local cluster'})"
+            elif plan.tasks:
+                preload_grading_modules()  # once here: forked workers share them
+                graders = stack.enter_context(
+                    LocalPool(jobs, grading, task_limit_s, tasks_per_worker)
+                )
+            run_id = gradebook.start_batch_run(seed, jobs, str(submissions_dir), len(plan.tasks))
+            summary = BatchSummary(
+                run_id, seed, len(folders), [e.id for e in chosen], len(plan.tasks),
+                plan.up_to_date,
+            )  # fmt: skip
+            stream.write(
+                f"grading {len(plan.tasks)} submission(s) of {len(folders)} student(s) "
+                f"({', '.join(summary.exercises)}; {plan.up_to_date} already up to date) "
+                f"with {where}, seed {seed}\n"
+            )
+            if plan.tasks:
+                _grade(gradebook, graders, plan.tasks, summary, device, stream)
         summary.quiz_attempts = _import_quiz_attempts(gradebook, folders, summary)
         gradebook.finish_batch_run(run_id, "finished", summary.graded)
     finally:
         gradebook.close()
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _dask(
+    grading: GradingConfig, task_limit_s: float, jobs: int, scheduler: str | None
+) -> DaskExecutor:
+    from grader.batch.dask_executor import DaskExecutor, ExecutorError
+
+    try:
+        return DaskExecutor(grading, task_limit_s, jobs=jobs, scheduler=scheduler)
+    except ExecutorError as err:
+        raise BatchError(str(err)) from None
 
 
 def _grade(
@@ -255,21 +294,6 @@ class _Recorder:
 
 def progress_elapsed(progress: Progress) -> float:
     return time.monotonic() - progress.started
-
-
-def _preload() -> None:
-    """Import what every worker needs once, here, so forked workers share it.
-
-    Nothing here may start a thread pool (no torch ops): workers fork their zygotes.
-    """
-    import pytest  # noqa: F401
-    import torch  # noqa: F401
-
-    import grader.grading.hidden
-    import grader.testing.checks
-    import grader.testing.flows
-    import grader.testing.oracles
-    import grader.testing.plugin  # noqa: F401
 
 
 @contextmanager

@@ -29,6 +29,21 @@ class GradingFailed(RuntimeError):
     """An internal grader error while grading one job (one-line message; not stored)."""
 
 
+def preload_grading_modules() -> None:
+    """Import what grading needs (torch, pytest, the hidden-test machinery).
+
+    Nothing here may start a thread pool (no torch ops): a local batch forks its workers
+    after calling this, and they fork their zygotes."""
+    import pytest  # noqa: F401
+    import torch  # noqa: F401
+
+    import grader.grading.hidden
+    import grader.testing.checks
+    import grader.testing.flows
+    import grader.testing.oracles
+    import grader.testing.plugin  # noqa: F401
+
+
 def start_zygote(sandbox_mode: str | None) -> Zygote:
     """A fork server for many submissions: libraries preloaded, memory in huge pages."""
     return Zygote.start(sandbox_mode, preload=ZYGOTE_PRELOAD, huge_pages=True)
@@ -40,6 +55,7 @@ class GradingService:
     def __init__(self, sandbox_mode: str | None, limits: Limits) -> None:
         self.sandbox_mode = sandbox_mode
         self.zygote = start_zygote(sandbox_mode)
+        preload_grading_modules()  # while the zygote imports torch too (a fresh process: ~2 s)
         try:
             self.layers = self.zygote.describe(limits)  # waits for the zygote's hello
         except ZygoteDied:

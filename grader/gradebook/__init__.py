@@ -1,7 +1,8 @@
-"""The gradebook: one SQLite file holding every exercise result and quiz attempt.
+"""The gradebook: every exercise result and quiz attempt, in SQLite or PostgreSQL.
 
 Students' own runs (`grade exercise-03`, `grade quiz take`) and the instructor's batch
-runs write to the same schema; reports only read from it.
+runs write to the same schema; reports only read from it. A location is a file path (an
+SQLite file, the default) or a `postgresql://` URL (`grader.gradebook.backends`).
 """
 
 from grader.gradebook.records import (
@@ -16,6 +17,8 @@ from grader.gradebook.store import (
     Gradebook,
     GradebookError,
     default_student_id,
+    gradebook_exists,
+    shown_location,
 )
 
 __all__ = [
@@ -28,4 +31,6 @@ __all__ = [
     "SubmissionRecord",
     "TestRow",
     "default_student_id",
+    "gradebook_exists",
+    "shown_location",
 ]

@@ -1,12 +1,20 @@
-"""Versioned schema migrations of the gradebook.
+"""Versioned schema migrations of the gradebook, the same for SQLite and PostgreSQL.
 
 Each migration is a list of SQL statements that moves the schema from version i to i+1.
-Append new migrations; never edit one that has shipped.
+Append new migrations; never change what one that has shipped does. The SQL is the
+subset both databases read alike; the column types they spell differently are
+placeholders the backend fills in (`grader.gradebook.backends`): `{id}` (an integer key
+the database assigns), `{int}` (a 64-bit integer: seeds use the full range) and `{real}`
+(a double-precision number). On SQLite they read `INTEGER PRIMARY KEY`, `INTEGER` and
+`REAL`, exactly as the statements first shipped. A literal brace would be doubled.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.gradebook.backends import Backend
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -15,43 +23,43 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TEXT NOT NULL
         )""",
         """CREATE TABLE submissions (
-            id INTEGER PRIMARY KEY,
+            id {id},
             student TEXT NOT NULL REFERENCES students(id),
             exercise TEXT NOT NULL,
             content_hash TEXT NOT NULL,
             suite_hash TEXT NOT NULL,
-            seed INTEGER NOT NULL,
+            seed {int} NOT NULL,
             device TEXT NOT NULL,
-            score REAL NOT NULL,
-            max_score REAL NOT NULL,
+            score {real} NOT NULL,
+            max_score {real} NOT NULL,
             graded_at TEXT NOT NULL,
-            duration_s REAL NOT NULL,
-            superseded INTEGER NOT NULL DEFAULT 0,
+            duration_s {real} NOT NULL,
+            superseded {int} NOT NULL DEFAULT 0,
             result_json TEXT NOT NULL
         )""",
         "CREATE INDEX submissions_current ON submissions(student, exercise, superseded)",
         """CREATE TABLE test_results (
-            submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
+            submission_id {int} NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+            position {int} NOT NULL,
             name TEXT NOT NULL,
-            score REAL NOT NULL,
-            max_score REAL NOT NULL,
+            score {real} NOT NULL,
+            max_score {real} NOT NULL,
             status TEXT NOT NULL,
             message TEXT NOT NULL,
             PRIMARY KEY (submission_id, position)
         )""",
         """CREATE TABLE quiz_attempts (
-            id INTEGER PRIMARY KEY,
+            id {id},
             student TEXT NOT NULL REFERENCES students(id),
             quiz TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            seed INTEGER NOT NULL,
+            attempt {int} NOT NULL,
+            seed {int} NOT NULL,
             mode TEXT NOT NULL,
             state TEXT NOT NULL,
             started_at TEXT NOT NULL,
             finished_at TEXT,
-            score REAL,
-            max_score REAL,
+            score {real},
+            max_score {real},
             data_json TEXT NOT NULL,
             UNIQUE (student, quiz, attempt)
         )""",
@@ -60,18 +68,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # 2: batch provenance, submission times, and at most one current row per
         # (student, exercise) enforced by the database itself.
         """CREATE TABLE batch_runs (
-            id INTEGER PRIMARY KEY,
+            id {id},
             started_at TEXT NOT NULL,
             finished_at TEXT,
-            seed INTEGER NOT NULL,
-            jobs INTEGER NOT NULL,
+            seed {int} NOT NULL,
+            jobs {int} NOT NULL,
             source TEXT NOT NULL,
             status TEXT NOT NULL,
-            planned INTEGER NOT NULL DEFAULT 0,
-            graded INTEGER NOT NULL DEFAULT 0
+            planned {int} NOT NULL DEFAULT 0,
+            graded {int} NOT NULL DEFAULT 0
         )""",
         "ALTER TABLE submissions ADD COLUMN submitted_at TEXT",
-        "ALTER TABLE submissions ADD COLUMN batch_run INTEGER REFERENCES batch_runs(id)",
+        "ALTER TABLE submissions ADD COLUMN batch_run {int} REFERENCES batch_runs(id)",
         """CREATE UNIQUE INDEX submissions_one_current ON submissions(student, exercise)
            WHERE superseded = 0""",
         "CREATE INDEX quiz_attempts_by_quiz ON quiz_attempts(quiz, state)",
@@ -80,11 +88,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # 3: every hint step a student was shown (`grade hint`), with its time stamp; at
         # most one row per step, so a hint is counted once however often it is shown again.
         """CREATE TABLE hints_shown (
-            id INTEGER PRIMARY KEY,
+            id {id},
             student TEXT NOT NULL REFERENCES students(id),
             exercise TEXT NOT NULL,
             function_name TEXT NOT NULL,
-            step INTEGER NOT NULL,
+            step {int} NOT NULL,
             shown_at TEXT NOT NULL,
             UNIQUE (student, exercise, function_name, step)
         )""",
@@ -95,30 +103,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def current_version(connection: sqlite3.Connection) -> int:
-    return int(connection.execute("PRAGMA user_version").fetchone()[0])
+class SchemaTooNew(Exception):
+    """The gradebook was written by a newer flowgrade."""
 
 
-def migrate(connection: sqlite3.Connection) -> int:
+def statements(index: int, backend: Backend) -> list[str]:
+    """Migration `index` as this backend's SQL."""
+    return [statement.format(**backend.types) for statement in MIGRATIONS[index]]
+
+
+def migrate(backend: Backend) -> int:
     """Apply every pending migration, each in its own transaction. Returns the new version.
 
-    `connection` must be in autocommit mode (isolation_level=None).
-    """
-    version = current_version(connection)
+    Safe with several processes opening the same gradebook at once: each migration runs
+    under the backend's write or advisory lock and only if no one applied it meanwhile."""
+    version = backend.schema_version()
     if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
+        raise SchemaTooNew(
             f"gradebook schema version {version} is newer than this flowgrade "
             f"({SCHEMA_VERSION}); upgrade flowgrade"
         )
     for index in range(version, SCHEMA_VERSION):
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            if current_version(connection) == index:  # else another process migrated meanwhile
-                for statement in MIGRATIONS[index]:
-                    connection.execute(statement)
-                connection.execute(f"PRAGMA user_version = {index + 1}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    return current_version(connection)
+        with backend.transaction():
+            backend.migration_lock()
+            if backend.schema_version() == index:  # else another process migrated meanwhile
+                for statement in statements(index, backend):
+                    backend.execute(statement)
+                backend.set_schema_version(index + 1)
+    return backend.schema_version()

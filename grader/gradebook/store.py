@@ -1,31 +1,41 @@
-"""Reading and writing the gradebook (SQLite, WAL mode, safe for parallel writers).
+"""Reading and writing the gradebook: an SQLite file or a PostgreSQL database.
 
-Every write is one `BEGIN IMMEDIATE` transaction, so a crash leaves either the whole
-result or none of it; readers never see half a submission. A partial unique index
-(schema version 2) guarantees at most one current row per (student, exercise), whatever
-the number of writers.
+    with Gradebook.open(".flowgrade/gradebook.sqlite") as book: ...
+    with Gradebook.open("postgresql://grader@db/course") as book: ...
 
-Why the standard library's `sqlite3` and not SQLAlchemy: `grade` starts on every save in
-a student's watch loop and in each batch worker, and importing SQLAlchemy costs more
-than the whole gradebook layer; SQLite's WAL mode with a busy timeout already serves the
-concurrency of one machine (parallel batch workers plus readers). The SQL here is plain
-and small (a handful of tables, no dialect features beyond a partial index), so moving a
-large course to a server database later means porting this one module, not the callers,
-which only see `Gradebook` methods and typed records.
+Every write is one transaction, so a crash leaves either the whole result or none of it;
+readers never see half a submission. A partial unique index (schema version 2)
+guarantees at most one current row per (student, exercise), whatever the number of
+writers, on both databases. This module and `grader.gradebook.backends` (what the two
+databases spell differently) are the only code that speaks SQL; callers see `Gradebook`
+methods and typed records.
+
+Why the standard library's `sqlite3` and psycopg rather than SQLAlchemy: `grade` starts
+on every save in a student's watch loop, and importing SQLAlchemy costs more than the
+whole gradebook layer; the SQL is plain and small (a handful of tables, no dialect
+features beyond a partial index), so two thin backends are less code than an ORM's
+configuration. SQLite in WAL mode with a busy timeout serves one machine; PostgreSQL
+serves many grading machines and many concurrent writers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from grader.gradebook.backends import (
+    Backend,
+    GradebookError,
+    connect,
+    is_server_url,
+    redacted,
+)
 from grader.gradebook.records import (
     BatchRunRecord,
     HintRecord,
@@ -33,15 +43,10 @@ from grader.gradebook.records import (
     SubmissionRecord,
     TestRow,
 )
-from grader.gradebook.schema import migrate
+from grader.gradebook.schema import SchemaTooNew, migrate
 from grader.results import ExerciseResult
 
 DEFAULT_GRADEBOOK = Path(".flowgrade") / "gradebook.sqlite"
-BUSY_TIMEOUT_MS = 60_000
-
-
-class GradebookError(Exception):
-    """The gradebook is missing, corrupt or from a newer flowgrade (one-line message)."""
 
 
 def default_student_id() -> str:
@@ -53,33 +58,60 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Gradebook:
-    """An open gradebook file. Use `Gradebook.open(path, create=...)`."""
+def gradebook_exists(location: str | Path) -> bool:
+    """Whether there is a gradebook to read at `location` (a server always counts)."""
+    return is_server_url(location) or Path(location).exists()
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
-        self._db = connection
+
+def shown_location(location: str | Path) -> str:
+    """`location` as it may appear in a message (a server URL without its password)."""
+    return redacted(location) if is_server_url(location) else str(location)
+
+
+class Gradebook:
+    """An open gradebook. Use `Gradebook.open(location, create=...)`."""
+
+    def __init__(self, location: str, backend: Backend) -> None:
+        self.location = location
+        self.backend = backend  # for maintenance and tests; callers use the methods
 
     @classmethod
-    def open(cls, path: Path | str = DEFAULT_GRADEBOOK, *, create: bool = True) -> Gradebook:
-        """Open (and migrate) the gradebook at `path`; create it only when `create` is set."""
-        path = Path(path)
-        if not path.exists():
-            if not create:
-                raise GradebookError(f"{path}: no gradebook here (grade something first)")
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def open(cls, location: str | Path = DEFAULT_GRADEBOOK, *, create: bool = True) -> Gradebook:
+        """Open (and migrate) the gradebook at `location`: a file path, or a
+        `postgresql://` URL (the database must exist; its tables are created). A file is
+        created only when `create` is set."""
+        shown = shown_location(location)
+        if not is_server_url(location):
+            path = Path(location)
+            if not path.exists():
+                if not create:
+                    raise GradebookError(f"{path}: no gradebook here (grade something first)")
+                path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            migrate(connection)
+            backend = connect(location)
         except sqlite3.DatabaseError as err:
-            raise GradebookError(f"{path}: not a usable gradebook ({err})") from None
-        return cls(path, connection)
+            raise GradebookError(f"{shown}: not a usable gradebook ({err})") from None
+        try:
+            migrate(backend)
+        except SchemaTooNew as err:
+            backend.close()
+            raise GradebookError(f"{shown}: {err}") from None
+        except GradebookError:
+            backend.close()
+            raise
+        except Exception as err:  # sqlite3 or psycopg: a file or database we cannot use
+            backend.close()
+            why = _first_line(err)
+            raise GradebookError(f"{shown}: not a usable gradebook ({why})") from None
+        return cls(shown, backend)
+
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.backend.name
 
     def close(self) -> None:
-        self._db.close()
+        self.backend.close()
 
     def __enter__(self) -> Gradebook:
         return self
@@ -87,20 +119,17 @@ class Gradebook:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: everything inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def schema_version(self) -> int:
+        return self.backend.schema_version()
 
-    def _ensure_student(self, db: sqlite3.Connection, student: str) -> None:
-        db.execute(
-            "INSERT OR IGNORE INTO students (id, created_at) VALUES (?, ?)", (student, now())
+    def integrity_problems(self) -> list[str]:
+        """What the database's own check found wrong (empty when all is well)."""
+        return self.backend.integrity_problems()
+
+    def _ensure_student(self, student: str) -> None:
+        self.backend.execute(
+            "INSERT INTO students (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            (student, now()),
         )
 
     # ------------------------------------------------------------------ exercises
@@ -118,13 +147,15 @@ class Gradebook:
         `submitted_at` (ISO 8601) is when the student handed the file in, used for late
         penalties; `batch_run` links the row to the `grade batch` run (and seed) that made it.
         """
-        with self.transaction() as db:
-            self._ensure_student(db, student)
+        db = self.backend
+        with db.transaction():
+            self._ensure_student(student)
+            db.lock_student(student)  # writers of one student take turns
             db.execute(
                 "UPDATE submissions SET superseded = 1 WHERE student = ? AND exercise = ?",
                 (student, result.exercise),
             )
-            cursor = db.execute(
+            submission_id = db.insert(
                 """INSERT INTO submissions (student, exercise, content_hash, suite_hash, seed,
                    device, score, max_score, graded_at, duration_s, result_json,
                    submitted_at, batch_run)
@@ -145,7 +176,6 @@ class Gradebook:
                     batch_run,
                 ),
             )
-            submission_id = int(cursor.lastrowid or 0)
             db.executemany(
                 """INSERT INTO test_results (submission_id, position, name, score, max_score,
                    status, message) VALUES (?, ?, ?, ?, ?, ?, ?)""",
@@ -163,7 +193,7 @@ class Gradebook:
         if student is not None:
             query += " AND student = ?"
             params = (student,)
-        rows = self._db.execute(query + " ORDER BY student, exercise", params).fetchall()
+        rows = self.backend.execute(query + " ORDER BY student, exercise", params).fetchall()
         return [_submission(row) for row in rows]
 
     def current_hashes(self) -> dict[tuple[str, str], tuple[str, str]]:
@@ -171,7 +201,7 @@ class Gradebook:
 
         What `grade batch` compares against to decide what needs grading on a rerun.
         """
-        rows = self._db.execute(
+        rows = self.backend.execute(
             "SELECT student, exercise, content_hash, suite_hash FROM submissions "
             "WHERE superseded = 0"
         ).fetchall()
@@ -179,7 +209,7 @@ class Gradebook:
 
     def submission_history(self, student: str, exercise: str) -> list[SubmissionRecord]:
         """Every stored result of one (student, exercise), oldest first (history included)."""
-        rows = self._db.execute(
+        rows = self.backend.execute(
             "SELECT * FROM submissions WHERE student = ? AND exercise = ? ORDER BY id",
             (student, exercise),
         ).fetchall()
@@ -188,13 +218,13 @@ class Gradebook:
     def test_rows(self, submission_ids: list[int] | None = None) -> list[TestRow]:
         """Per-test results, of the given submissions or of every current submission."""
         if submission_ids is None:
-            rows = self._db.execute(
+            rows = self.backend.execute(
                 "SELECT t.* FROM test_results t JOIN submissions s ON s.id = t.submission_id "
                 "WHERE s.superseded = 0 ORDER BY t.submission_id, t.position"
             ).fetchall()
         else:
             marks = ", ".join("?" for _ in submission_ids)
-            rows = self._db.execute(
+            rows = self.backend.execute(
                 f"SELECT * FROM test_results WHERE submission_id IN ({marks}) "
                 "ORDER BY submission_id, position",
                 submission_ids,
@@ -203,36 +233,35 @@ class Gradebook:
 
     def students(self) -> list[str]:
         """Every student id the gradebook knows, sorted."""
-        rows = self._db.execute("SELECT id FROM students ORDER BY id").fetchall()
+        rows = self.backend.execute("SELECT id FROM students ORDER BY id").fetchall()
         return [str(r[0]) for r in rows]
 
     def ensure_students(self, students: list[str]) -> None:
         """Register students (so that one with nothing graded still appears in reports)."""
-        with self.transaction() as db:
+        with self.backend.transaction():
             for student in students:
-                self._ensure_student(db, student)
+                self._ensure_student(student)
 
     # ------------------------------------------------------------------ batch runs
 
     def start_batch_run(self, seed: int, jobs: int, source: str, planned: int) -> int:
         """Record the start of a `grade batch` run; returns its id."""
-        with self.transaction() as db:
-            cursor = db.execute(
+        with self.backend.transaction():
+            return self.backend.insert(
                 "INSERT INTO batch_runs (started_at, seed, jobs, source, status, planned) "
                 "VALUES (?, ?, ?, ?, 'running', ?)",
                 (now(), seed, jobs, source, planned),
             )
-        return int(cursor.lastrowid or 0)
 
     def finish_batch_run(self, run_id: int, status: str, graded: int) -> None:
-        with self.transaction() as db:
-            db.execute(
+        with self.backend.transaction():
+            self.backend.execute(
                 "UPDATE batch_runs SET finished_at = ?, status = ?, graded = ? WHERE id = ?",
                 (now(), status, graded, run_id),
             )
 
     def batch_runs(self) -> list[BatchRunRecord]:
-        rows = self._db.execute("SELECT * FROM batch_runs ORDER BY id").fetchall()
+        rows = self.backend.execute("SELECT * FROM batch_runs ORDER BY id").fetchall()
         return [BatchRunRecord(*row) for row in rows]
 
     # ------------------------------------------------------------------ quizzes
@@ -243,17 +272,17 @@ class Gradebook:
         values["data_json"] = json.dumps(values.pop("data"))
         values["started_at"] = values["started_at"] or now()
         record.started_at = values["started_at"]
-        with self.transaction() as db:
-            self._ensure_student(db, record.student)
+        db = self.backend
+        with db.transaction():
+            self._ensure_student(record.student)
             if record.id is None:
                 values.pop("id")
                 columns = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
-                cursor = db.execute(
+                record.id = db.insert(
                     f"INSERT INTO quiz_attempts ({columns}) VALUES ({marks})",
                     tuple(values.values()),
                 )
-                record.id = int(cursor.lastrowid or 0)
             else:
                 attempt_id = values.pop("id")
                 assignments = ", ".join(f"{column} = ?" for column in values)
@@ -268,7 +297,7 @@ class Gradebook:
     ) -> list[QuizAttemptRecord]:
         """Attempts, oldest first, optionally of one quiz and/or one student."""
         where, params = _where(("quiz", quiz), ("student", student))
-        rows = self._db.execute(
+        rows = self.backend.execute(
             f"SELECT * FROM quiz_attempts{where} ORDER BY student, quiz, attempt", params
         ).fetchall()
         return [_attempt(row) for row in rows]
@@ -284,8 +313,10 @@ class Gradebook:
         None when all `available` steps were shown already (nothing is written then).
 
         One transaction: two `grade hint` calls at once cannot both take the same step."""
-        with self.transaction() as db:
-            self._ensure_student(db, student)
+        db = self.backend
+        with db.transaction():
+            self._ensure_student(student)
+            db.lock_student(student)  # two `grade hint` calls at once take turns
             (shown,) = db.execute(
                 "SELECT COUNT(*) FROM hints_shown "
                 "WHERE student = ? AND exercise = ? AND function_name = ?",
@@ -305,7 +336,7 @@ class Gradebook:
     ) -> list[HintRecord]:
         """Hint steps shown, oldest first, optionally of one student and/or one exercise."""
         where, params = _where(("student", student), ("exercise", exercise))
-        rows = self._db.execute(
+        rows = self.backend.execute(
             "SELECT student, exercise, function_name, step, shown_at FROM hints_shown"
             f"{where} ORDER BY id",
             params,
@@ -314,15 +345,10 @@ class Gradebook:
 
     def hint_counts(self) -> dict[tuple[str, str], int]:
         """(student, exercise) -> how many hint steps that student was shown (for reports)."""
-        rows = self._db.execute(
+        rows = self.backend.execute(
             "SELECT student, exercise, COUNT(*) FROM hints_shown GROUP BY student, exercise"
         ).fetchall()
         return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The raw connection, for read-only report queries."""
-        return self._db
 
 
 def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
@@ -333,7 +359,12 @@ def _where(*filters: tuple[str, str | None]) -> tuple[str, list[str]]:
     return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in used), [v for _, v in used]
 
 
-def _columns(row: sqlite3.Row | tuple, cursor_description: list[str]) -> dict[str, object]:
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _columns(row: Any, cursor_description: list[str]) -> dict[str, object]:
     return dict(zip(cursor_description, row, strict=True))
 
 

@@ -78,9 +78,9 @@ def list_command(context: click.Context) -> None:
 def _gradebook_option(function: F) -> F:
     return click.option(
         "--gradebook",
-        type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Results store (default: .flowgrade/gradebook.sqlite here).",
+        help="Results store: an SQLite file (default: .flowgrade/gradebook.sqlite here) "
+        "or a postgresql://USER@HOST/DB URL.",
     )(function)
 
 
@@ -90,7 +90,7 @@ def _student_option(function: F) -> F:
     )(function)
 
 
-def _open(gradebook: Path | None, *, create: bool = True) -> Any:
+def _open(gradebook: str | None, *, create: bool = True) -> Any:
     from grader.gradebook import DEFAULT_GRADEBOOK, Gradebook
 
     return Gradebook.open(gradebook or DEFAULT_GRADEBOOK, create=create)
@@ -126,7 +126,7 @@ def take(
     context: click.Context,
     name: str,
     student: str | None,
-    gradebook: Path | None,
+    gradebook: str | None,
     restart: bool,
     save_file: Path | None,
 ) -> None:
@@ -174,7 +174,7 @@ def review(
     context: click.Context,
     name: str,
     student: str | None,
-    gradebook: Path | None,
+    gradebook: str | None,
     attempt: int | None,
 ) -> None:
     """Replay your last attempt at quiz NAME with its feedback."""

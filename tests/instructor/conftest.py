@@ -1,5 +1,6 @@
-"""Shared fixtures: one generated class of 20 students, graded once for the whole session,
-and a course folder (course.toml, roster, quiz attempts) for the reports."""
+"""Shared fixtures: one generated class of 20 students, graded once per gradebook backend
+(an SQLite file and a database on the session's PostgreSQL server), and a course folder
+(course.toml, roster, quiz attempts) for the reports."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from classgen import attempt_data, make_class
 
 from grader.batch.runner import BatchSummary, run_batch
 from grader.gradebook import Gradebook, QuizAttemptRecord
+from tests.postgres_server import GRADEBOOK_KINDS, new_gradebook
 
 TIMEOUT_S = 1.0
 
@@ -23,16 +25,19 @@ TIMEOUT_S = 1.0
 @dataclass
 class GradedClass:
     root: Path
-    gradebook: Path
+    gradebook: str  # an SQLite file's path or a postgresql:// URL
+    kind: str
     roster: dict[str, str]
     summary: BatchSummary
     log: str
 
 
-@pytest.fixture(scope="session")
-def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
+@pytest.fixture(scope="session", params=GRADEBOOK_KINDS)
+def graded_class(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> GradedClass:
     """20 students (correct, partly wrong, empty, stub, syntax error, import error,
-    crashing, hanging) graded by `run_batch` with 2 workers."""
+    crashing, hanging) graded by `run_batch` with 2 workers, into each backend."""
     root = tmp_path_factory.mktemp("class") / "submissions"
     roster = make_class(root)
     # two students handed in late (see course.toml in test_reports): 30 h and 5 days
@@ -43,7 +48,7 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
         "s03_correct,,2025-03-14T20:00:00+00:00\n",
         encoding="utf-8",
     )
-    gradebook = root.parent / "gradebook.sqlite"
+    gradebook = new_gradebook(request, request.param, root.parent)
     log = io.StringIO()
     summary = run_batch(
         root,
@@ -53,7 +58,7 @@ def graded_class(tmp_path_factory: pytest.TempPathFactory) -> GradedClass:
         exercises=["exercise-03"],
         stream=log,
     )
-    return GradedClass(root, gradebook, roster, summary, log.getvalue())
+    return GradedClass(root, gradebook, request.param, roster, summary, log.getvalue())
 
 
 COURSE_TOML = """

@@ -220,3 +220,34 @@ def test_planar_and_multiscale_exercises_are_batch_graded_and_reported(tmp_path)
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
     assert float(rows["ann"]["exercise-06"]) == float(rows["ann"]["exercise-07"]) == 10
     assert float(rows["ben"]["exercise-07"]) == 9
+
+
+def test_the_parent_stores_each_task_once_whatever_an_executor_reports(tmp_path):
+    """The recorder behind every executor: a result reported twice (a rescheduled task)
+    or after a zero for the same task is not stored again."""
+    from grader.batch import runner
+    from grader.batch.executor import Graded, Lost, WorkerStarted
+    from grader.batch.plan import Task
+    from grader.gradebook import Gradebook
+    from grader.results import ExerciseResult, TestResult
+
+    task = Task("ann", "exercise-03", str(tmp_path), "hash", None)
+    other = Task("bob", "exercise-03", str(tmp_path), "hash", None)
+    result = ExerciseResult("exercise-03", "t", (TestResult("a", "d", 1.0, 1.0, "passed"),),
+                            3, "cpu", "suite", "hash", 0.1)  # fmt: skip
+
+    class Twice:  # a stand-in for an executor that reports duplicates
+        def run(self, tasks):
+            yield WorkerStarted("sandbox basic: ...")
+            yield Graded(task, result)
+            yield Graded(task, result)
+            yield Lost(other, "the grading process died")
+            yield Graded(other, result)
+
+    with Gradebook.open(tmp_path / "gb.sqlite") as book:
+        run_id = book.start_batch_run(3, 1, "subs", 2)
+        summary = runner.BatchSummary(run_id, 3, 2, ["exercise-03"], 2, 0)
+        runner._grade(book, Twice(), [task, other], summary, "cpu", io.StringIO())
+        rows = book.backend.execute("SELECT student, score FROM submissions").fetchall()
+    assert sorted(rows) == [("ann", 1.0), ("bob", 0.0)]
+    assert (summary.graded, summary.lost, summary.layers) == (2, 1, "sandbox basic: ...")

@@ -96,12 +96,12 @@ def test_take_with_a_malformed_file_is_one_line(tiny_bank: Path, tmp_path: Path)
     )
 
 
-def test_take_and_review_in_process(tiny_bank: Path, tmp_path: Path) -> None:
+def test_take_and_review_in_process(tiny_bank: Path, gradebook_location: str) -> None:
     quiz = load_quiz("tiny", tiny_bank)
     shown = as_shown(quiz, "runner")
     typed = "\n".join(right_answer(item) for item in shown) + "\n"
     base = ["--bank", str(tiny_bank)]
-    options = ["--student", "runner", "--gradebook", str(tmp_path / "gb.sqlite")]
+    options = ["--student", "runner", "--gradebook", gradebook_location]
     result = CliRunner().invoke(quiz_group, [*base, "take", "tiny", *options], input=typed)
     assert result.exit_code == 0, result.output
     assert "Total: 5 / 5" in result.stdout and "\x1b[" not in result.stdout

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from grader import results
 from grader.cli import main
 from grader.gradebook import Gradebook
+from grader.gradebook.backends import SQLiteBackend
 from grader.gradebook.schema import MIGRATIONS, SCHEMA_VERSION
 from grader.hints import load_hints
 
@@ -54,12 +55,12 @@ def test_a_version_2_gradebook_gains_the_hint_table(tmp_path: Path) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     for migration in MIGRATIONS[:2]:
         for statement in migration:
-            db.execute(statement)
+            db.execute(statement.format(**SQLiteBackend.types))
     db.execute("PRAGMA user_version = 2")
     db.execute("INSERT INTO students VALUES ('ann', '2025-01-01T00:00:00+00:00')")
     db.close()
     with Gradebook.open(path) as book:
-        assert book.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert book.schema_version() == SCHEMA_VERSION
         assert book.students() == ["ann"]
         assert book.record_hint("ann", "exercise-03", "soft_clamp", 3) == 1
 
