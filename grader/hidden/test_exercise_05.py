@@ -28,7 +28,13 @@ from grader.testing import (
 )
 from grader.testing.checks import MisconceptionSource, fail, lazy, part_of
 from grader.testing.flows import ConstantConditioner
-from grader.testing.layers import AffineCoupling, Reverse, affine_flow, random_flow
+from grader.testing.layers import (
+    Reverse,
+    SinhArcsinh,
+    SinhArcsinhCoupling,
+    affine_flow,
+    random_flow,
+)
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 # (B, d, depth, dtype)
@@ -256,47 +262,70 @@ def _call_pair(student: Any, function: str, layers, v: Tensor):
 # ------------------------------------------------------------------ tests
 
 
+def _worked_flow() -> tuple[list[Any], Tensor, Tensor]:
+    """The flow of the worked example and, computed by hand with `math`, where it sends
+    z = (1, 3) and its log-det. Layers: a coupling that keeps feature 0 and maps feature 1
+    by sinh(2 asinh(v) + 0.5); Reverse; the elementwise map with (a, b) = (-log 2, 0) for
+    feature 0 and (0, 1) for feature 1, i.e. (sinh(asinh(v) / 2), sinh(asinh(v) + 1))."""
+    layers = [
+        SinhArcsinhCoupling(ConstantConditioner([math.log(2.0)], [0.5]), kept=[0], moved=[1]),
+        Reverse(),
+        SinhArcsinh([-math.log(2.0), 0.0], [0.0, 1.0]),
+    ]
+    moved = math.sinh(2.0 * math.asinh(3.0) + 0.5)  # layer 1, feature 1; feature 0 stays 1
+    first, second = math.sinh(math.asinh(moved) / 2.0), math.sinh(math.asinh(1.0) + 1.0)
+
+    def log_slope(log_tail: float, before: float, after: float) -> float:
+        return log_tail + 0.5 * math.log1p(after * after) - 0.5 * math.log1p(before * before)
+
+    log_det = (
+        log_slope(math.log(2.0), 3.0, moved)
+        + log_slope(-math.log(2.0), moved, first)
+        + log_slope(0.0, 1.0, second)
+    )
+    x = torch.tensor([[first, second]], dtype=torch.float64)
+    return layers, x, torch.tensor([log_det], dtype=torch.float64)
+
+
 @pytest.mark.points(1)
 def test_worked_example(student):
-    """Coupling (log s=0.5, t=2), Reverse, coupling (log s=log 2, t=-1) on z=(1, 3) by hand."""
-    layers = [
-        AffineCoupling(ConstantConditioner([0.5], [2.0])),
-        Reverse(),
-        AffineCoupling(ConstantConditioner([math.log(2.0)], [-1.0])),
-    ]
+    """A sinh-arcsinh coupling, Reverse and an elementwise sinh-arcsinh map on z = (1, 3)."""
+    layers, x_hand, log_det_hand = _worked_flow()
     z = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
-    x_hand = torch.tensor([[3.0 * math.exp(0.5) + 2.0, 1.0]], dtype=torch.float64)
-    log_det_hand = torch.tensor([0.5 + math.log(2.0)], dtype=torch.float64)
     x, log_det = _call_pair(student, "compose_forward", layers, z)
     forward_misc = lazy(_forward_misconceptions, layers, z)
     expect_close(
         x,
         x_hand,
-        what="x for z = (1, 3): (1, 6.946) -> reversed (6.946, 1) -> (6.946, 2*1 - 1 = 1)",
+        what=f"x for z = (1, 3) (expected ({x_hand[0, 0]:.4f}, {x_hand[0, 1]:.4f}))",
         misconceptions=part_of(forward_misc, 0),
     )
     _expect_batch_values(
         log_det,
         log_det_hand,
-        what="log|det dx/dz| = 0.5 + 0 + log 2 ~= 1.193 for that flow",
+        what=f"log|det dx/dz| of that flow (expected {log_det_hand[0]:.4f}: the layers' "
+        "log-dets added)",
         misconceptions=part_of(forward_misc, 1),
     )
     back, inverse_log_det = _call_pair(student, "compose_inverse", layers, x_hand)
     inverse_misc = lazy(_inverse_misconceptions, layers, x_hand)
     expect_close(
-        back, z, what="z = inverse(x) for x = (6.946, 1)", misconceptions=part_of(inverse_misc, 0)
-    )
+        back, z, what="z = inverse(x) for that x (expected (1, 3))",
+        misconceptions=part_of(inverse_misc, 0),
+    )  # fmt: skip
     _expect_batch_values(
         inverse_log_det,
         -log_det_hand,
-        what="log|det dz/dx| for x = (6.946, 1) (expected -1.193)",
+        what=f"log|det dz/dx| for that x (expected {-log_det_hand[0]:.4f})",
         misconceptions=part_of(inverse_misc, 1),
     )
     log_prob = student.flow_log_prob(layers, x_hand)
+    expected = -5.0 - LOG_2PI - log_det_hand
     _expect_batch_values(
         log_prob,
-        torch.tensor([-5.0 - LOG_2PI - 0.5 - math.log(2.0)], dtype=torch.float64),
-        what="log p_X(x) = log N((1, 3); 0, I) - 1.193 = -5 - log(2 pi) - 1.193 ~= -8.031",
+        expected,
+        what=f"log p_X(x) = log N((1, 3); 0, I) + log|det dz/dx| = -5 - log(2 pi) "
+        f"{-log_det_hand[0]:+.4f} = {expected[0]:.4f}",
         misconceptions=lazy(_density_misconceptions, layers, x_hand),
     )
 
