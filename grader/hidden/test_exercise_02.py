@@ -35,7 +35,7 @@ from grader.testing.flows_02 import (
     WholeMatrixDecomposition,
     triangular_diagonal,
 )
-from grader.testing.oracles import perturbation_batch
+from grader.testing.oracles import finite_difference_jacobian, perturbation_batch
 
 CASES = [
     (1, 1, torch.float64),
@@ -406,12 +406,6 @@ def test_round_trip(student, device, rng):
         )
 
 
-def _finite_difference_jacobian(outputs: torch.Tensor, step: float = 1e-5) -> torch.Tensor:
-    d = outputs.shape[0] // 2
-    flat = outputs.to(torch.float64).reshape(2 * d, -1)
-    return ((flat[:d] - flat[d:]) / (2 * step)).T  # column j = dF/dz_j
-
-
 @pytest.mark.points(1)
 def test_log_det_matches_jacobian(student, reference, rng):
     """Your maps are triangular; their log-dets equal log|det J| (finite differences, slogdet)."""
@@ -433,7 +427,7 @@ def test_log_det_matches_jacobian(student, reference, rng):
                 student.call(function, point, *weights), 2, function, "(tensor, log_det)"
             )
             outputs = expect_map_outputs(outputs, perturbation_batch(point[0]), function=function)
-            jacobian = _finite_difference_jacobian(outputs)
+            jacobian = finite_difference_jacobian(outputs)
             upper = torch.triu(jacobian, 1).abs().max().item() if d > 1 else 0.0
             expect_true(
                 upper < 1e-6,
