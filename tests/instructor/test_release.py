@@ -24,6 +24,7 @@ from grader.quiz.shown import prepare_attempt_questions, shown_questions
 from grader.quiz.shuffle import attempt_seed
 from grader.quiz.take import score_attempt
 from grader.quiz.variants import draw_params
+from grader.release.audit import find_leaks
 from grader.release.quizzes import release_quizzes
 
 
@@ -72,6 +73,17 @@ def test_kit_has_no_reference_code_and_no_hidden_tests(kit):
     assert secrets, "nothing to look for"
     leaked = [secret[:60] for secret in secrets if secret in text]
     assert leaked == []
+    assert find_leaks(kit, PROJECT_ROOT) == []  # the normalised syntax-tree comparison too
+
+
+def test_kit_ships_quiz_solver_names_but_no_solver_code(kit):
+    from grader.quiz.solvers import SOLVERS
+
+    text = (kit / "grader" / "quiz" / "solvers.py").read_text()
+    assert "solutions" not in text and "math.exp" not in text and "def coupling" not in text
+    namespace: dict[str, object] = {}
+    exec(compile(text, "solvers.py", "exec"), namespace)
+    assert sorted(namespace["SOLVERS"]) == sorted(SOLVERS)
 
 
 def test_vectors_load_without_pickle(kit):
