@@ -119,13 +119,13 @@ def _pull_back(
     if not output.requires_grad:
         return {**entry, "state": "detached"}
     names = list(leaves)
+    # <cotangent, output> is a scalar whose gradient is the vector-Jacobian product; passing
+    # `grad_outputs` instead makes torch import torch.fx's symbolic shapes, and with them
+    # sympy (1.2-1.5 s on the first call of a process).
+    pulled = (output * cotangent.to(device=output.device, dtype=output.dtype)).sum()
     try:
         grads = torch.autograd.grad(
-            output,
-            [leaves[n] for n in names],
-            grad_outputs=cotangent.to(device=output.device, dtype=output.dtype),
-            retain_graph=True,
-            allow_unused=True,
+            pulled, [leaves[n] for n in names], retain_graph=True, allow_unused=True
         )
     except Exception as err:  # reported to the student in plain words
         return {**entry, "state": "error", "error": f"{type(err).__name__}: {err}"[:600]}
