@@ -5,6 +5,9 @@ returns the inverse direction's log-det; each base density maps z (B, d) to log 
 Parameters are float64 buffers, cast to the input's dtype and device at call time, so the
 objects work on any device the worker moves them to.
 
+Every log-det is a fresh tensor per call (not a view of a buffer), so an in-place write into
+one is reported by the worker's watch in plain words rather than failing on a view.
+
 This file ships in the student kit. The Gaussian base densities are computed with
 `torch.distributions.Normal` (which any student may call too), not with the closed form
 that exercise-01 asks students to write.
@@ -34,7 +37,7 @@ class ElementwiseAffineInverse(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         scale, shift = self.scale.to(x), self.shift.to(x)
         z = (x - shift) / scale
-        log_det = -torch.log(scale.abs()).sum().expand(x.shape[0])
+        log_det = -torch.log(scale.abs()).sum().expand(x.shape[0]).clone()
         return z, log_det
 
 
@@ -52,7 +55,7 @@ class LinearInverse(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         matrix, shift = self.matrix.to(x), self.shift.to(x)
         z = torch.linalg.solve(matrix, (x - shift).T).T
-        log_det = -torch.linalg.slogdet(matrix).logabsdet.expand(x.shape[0])
+        log_det = -torch.linalg.slogdet(matrix).logabsdet.expand(x.shape[0]).clone()
         return z, log_det
 
 
