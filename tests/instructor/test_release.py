@@ -26,6 +26,7 @@ from grader.quiz.take import score_attempt
 from grader.quiz.variants import draw_params
 from grader.release.audit import find_leaks
 from grader.release.quizzes import release_quizzes
+from tests.wrong.mutants import materialize
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +99,19 @@ def test_vectors_load_without_pickle(kit):
         assert sum(t["public"] for t in manifest["tests"]) >= 5, vectors.stem
 
 
+SLIPS = (
+    "detached_log_det",
+    "output_buffer_without_device",
+    "conditioner_output_clamped_in_place",
+)
+
+
 def test_grade_runs_inside_the_kit(kit, tmp_path):
     for kind in ("correct", "wrong_sign"):
         (tmp_path / kind).mkdir()
         (tmp_path / kind / EXERCISE.filename).write_text(SOURCES[kind])
+    for slip in SLIPS:  # the gradient, device and watch checks replay in the kit too
+        materialize(EXERCISE.id, slip, tmp_path / slip)
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -109,8 +119,9 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
         "assert Path(grader.__file__).resolve().is_relative_to(Path.cwd().resolve())\n"
         "from grader.release.public import grade_public\n"
         "out = {}\n"
+        "kinds = sys.argv[2].split(',')\n"
         "for name, folder in [('stub', 'exercises'), *[(k, sys.argv[1] + '/' + k) "
-        "for k in ('correct', 'wrong_sign')]]:\n"
+        "for k in kinds]]:\n"
         "    r = grade_public('exercise-03', Path(folder), call_timeout=5)\n"
         "    out[name] = {'score': r.score, 'max': r.max_score, 'notes': r.notes,\n"
         "                 'failed': [t.name for t in r.tests if t.status != 'passed']}\n"
@@ -118,7 +129,7 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(kit)}
     done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
+        [sys.executable, "-c", script, str(tmp_path), ",".join(("correct", "wrong_sign", *SLIPS))],
         cwd=kit, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -127,7 +138,11 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
     assert stub["score"] == 0 and correct["score"] == correct["max"] > 0
     assert 0 < wrong["score"] < wrong["max"] and "inverse_matches_reference" in wrong["failed"]
     assert "soft_clamp" not in wrong["failed"]
-    assert "Your instructor grades 8 tests (10 points)" in correct["notes"][0]
+    assert "Your instructor grades 10 tests (10 points)" in correct["notes"][0]
+    assert not any("Graded by your instructor only" in note for note in correct["notes"])
+    assert results["detached_log_det"]["failed"] == ["gradients"]
+    assert results["output_buffer_without_device"]["failed"] == ["structure"]
+    assert "structure" in results["conditioner_output_clamped_in_place"]["failed"]
 
 
 def test_release_refuses_to_overwrite(kit):
