@@ -43,7 +43,7 @@ def test_slip_loses_points_with_its_hint(
     assert_mistake_caught(grade_exercise(exercise_id, folder, seed=seed), mutant)
 
 
-@pytest.mark.parametrize("seed", (0, *EXTRA_SEEDS))
+@pytest.mark.parametrize("seed", (0, 1))
 @pytest.mark.parametrize(
     ("exercise_id", "alternative"), CORRECT, ids=[f"{e}-{a.name}" for e, a in CORRECT]
 )
