@@ -133,6 +133,7 @@ def test_gradients_match_autograd_and_name_module_parameters() -> None:
     torch.testing.assert_close(entry["wrt"]["args[0]"], expected)
 
 
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True to a scalar")
 @pytest.mark.parametrize(
     ("body", "state", "detail"),
     [

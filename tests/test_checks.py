@@ -10,6 +10,7 @@ from grader.testing.checks import (
     BATCH_SUM,
     PRECISION,
     CheckFailed,
+    expect_clean_call,
     expect_close,
     lazy,
     missing_term_misconceptions,
@@ -84,3 +85,18 @@ def test_a_missing_term_is_named_with_its_index() -> None:
     assert len(wrong) == 2  # leaving out the zero term changes nothing: not named
     hint = _hint_of(total - terms[2], total, misconceptions=wrong)
     assert hint is not None and "one term of the sum is missing: layer 2" in hint
+
+
+def test_the_watch_report_reads_in_plain_words() -> None:
+    from grader.runner.client import CallResult
+
+    result = CallResult(None, "", None, writes={"returned": ["args[0][2].forward (call 1)[1]"]})
+    with pytest.raises(CheckFailed) as failed:
+        expect_clean_call(result, function="compose_forward", names=["layers", "z"])
+    feedback = failed.value.feedback
+    assert feedback.differs == (
+        "your code wrote in place into output [1] of call 1 of layers[2].forward"
+    )
+    assert "not yours to change" in (feedback.hint or "")
+    clean = CallResult(None, "", None, writes={"inputs": [], "returned": []})
+    expect_clean_call(clean, function="compose_forward", names=["layers", "z"])

@@ -319,8 +319,9 @@ def test_clamped_large_log_scales(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_extreme_log_scales(student, reference, device, rng):
-    """Without a clamp, log-scales of +-25 to +-40 (s from e^-40 to e^40, float32 too) give
-    finite maps and log-dets equal to sum(log_s)."""
+    """Log-scales of +-25 to +-40 without a clamp (float32 too): log-dets are exactly sum(log_s).
+
+    s = exp(log_s) runs from e^-40 to e^40; the maps stay finite."""
     for dtype in (torch.float32, torch.float64):
         for size in ((3, 2), (2, 4)):
             batch, d_b = size
@@ -353,8 +354,9 @@ def test_extreme_log_scales(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_gradients(student, reference, rng):
-    """Everything is differentiable: gradients with respect to z, x, the conditioner's weights
-    and soft_clamp's input match the reference's (float64)."""
+    """Gradients with respect to z, x, the conditioner's weights and raw match the reference's.
+
+    Compared in float64 with the reference's autograd: what training needs."""
     raw = torch.randn(7, generator=rng, dtype=torch.float64) * 3
     spec = gradient_spec(rng, reference.soft_clamp(raw, 2.0), wrt=(0,))
     expect_gradients(

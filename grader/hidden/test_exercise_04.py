@@ -445,8 +445,9 @@ def test_log_det_matches_jacobian(student, rng):
 
 @pytest.mark.points(1)
 def test_extreme_diagonal(student, reference, device, rng):
-    """U's diagonal from e^-80 to e^80 (float32) and e^-600 to e^600 (float64): the log-dets
-    stay H*W*sum(log_abs_diag), finite and exact."""
+    """|U_ii| from e^-80 to e^80 (float32), e^-600 to e^600 (float64): log-dets stay exact.
+
+    They are H*W*sum(log_abs_diag), finite, whatever W's entries do."""
     for dtype in (torch.float32, torch.float64):
         low, high = EXTREME_LOG[dtype]
         z, params = _inputs(rng, 2, 3, 2, 3, dtype, device)
@@ -472,8 +473,9 @@ def test_extreme_diagonal(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_gradients(student, reference, rng):
-    """W, the maps and their log-dets are differentiable: gradients with respect to the input
-    and the factors that training updates match the reference's (float64)."""
+    """Gradients of W, the maps, log-dets (input, lower, upper, log_abs_diag) match the reference.
+
+    Compared in float64 with the reference's autograd: what training needs."""
     trained = (2, 3, 5)  # lower, upper, log_abs_diag as arguments of the maps (z comes first)
     params = _params(rng, 3, torch.float64, "cpu")
     spec = gradient_spec(rng, reference.lu_weight(*params), wrt=(1, 2, 4))

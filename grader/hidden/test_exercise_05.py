@@ -494,8 +494,9 @@ def test_log_det_matches_jacobian(student, rng):
 
 @pytest.mark.points(1)
 def test_far_tails(student, device, rng):
-    """Far in the tails of an affine flow (|z| ~ 15 in float32, ~40 in float64) log p_X(x)
-    is finite and equals the exact Gaussian's, although the density underflows to 0."""
+    """Far in the tails (|z| ~ 15 in float32, ~40 in float64) log p_X(x) is the exact Gaussian's.
+
+    The density itself underflows to 0; its logarithm is an ordinary number."""
     for dtype in (torch.float32, torch.float64):
         seed = int(torch.randint(0, 2**31, (1,), generator=rng))
         layers = affine_flow(3, seed, depth=5)
@@ -520,8 +521,7 @@ def test_far_tails(student, device, rng):
 
 @pytest.mark.points(1)
 def test_gradients(student, reference, rng):
-    """The composed maps, log-dets and log-density are differentiable: their gradients match
-    the reference's (float64)."""
+    """Gradients of the composed maps, log-dets and log-density match the reference's (float64)."""
     for function, first in (
         ("compose_forward", "z"),
         ("compose_inverse", "x"),
@@ -543,8 +543,9 @@ def test_gradients(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shape, dtype, device kept, no in-place writes (into the layers' log-dets either), no stray
-    device, empty flow = identity (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes or stray device; empty flow = identity.
+
+    In-place writes count into the layers' returned log-dets too (needs correct values)."""
     for dtype in (torch.float32, torch.float64):
         v, layers = _inputs(rng, 3, 4, 5, dtype, device)
         for flow in (layers, []):

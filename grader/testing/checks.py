@@ -9,6 +9,7 @@ Nothing here prints test code or reference code.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -321,6 +322,16 @@ def display_path(path: str, names: Sequence[str]) -> str:
     return path
 
 
+def _returned(path: str) -> str:
+    """`layers[2].forward (call 1)[1]` -> `output [1] of call 1 of layers[2].forward`."""
+    match = re.fullmatch(r"(.*) \(call (\d+)\)(.*)", path)
+    if match is None:
+        return f"the tensor returned by {path}"
+    method, number, part = match.groups()
+    what = f"output {part}" if part else "the tensor returned"
+    return f"{what} of call {number} of {method}"
+
+
 def expect_clean_call(result: Any, *, function: str, names: Sequence[str]) -> None:
     """Check what the worker saw during a call (`CallResult`): no in-place write into an
     argument (its tensors, module parameters and buffers) or into a tensor that a trusted
@@ -337,7 +348,7 @@ def expect_clean_call(result: Any, *, function: str, names: Sequence[str]) -> No
     for path in writes.get("returned", []):
         fail(
             f"that {function} does not write into tensors it did not create",
-            f"your code wrote in place into the tensor returned by {display_path(path, names)}",
+            f"your code wrote in place into {_returned(display_path(path, names))}",
             IN_PLACE_RETURNED,
         )
     problems = getattr(result, "device_problems", ()) or ()

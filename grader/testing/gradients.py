@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from grader.runner.client import CallResult, GradientResult
+from grader.runner.errors import NUMPY_HINT, StudentRaised
 from grader.runner.gradients import GradientSpec, gradient_call
 from grader.testing.checks import display_path, expect_close, expect_tuple, fail
 
@@ -243,8 +244,6 @@ def student_gradients(
     """`student.call_full(function, args, gradients=spec)`, with torch's refusal to turn a
     tensor that requires grad into numpy (a call that trains cannot use numpy) reported as
     the gradient failure it is."""
-    from grader.runner.errors import NUMPY_HINT, StudentRaised
-
     try:
         return student.call_full(function, args, kwargs, gradients=spec)
     except StudentRaised as err:
