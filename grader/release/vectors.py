@@ -19,7 +19,6 @@ reference, gets no public vectors: the kit reports it as graded by the instructo
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from grader.runner.client import CallResult, FunctionProxy, GradientResult
 from grader.runner.errors import StudentRaised
 from grader.runner.gradients import GradientSpec, gradient_call
 from grader.runner.preload import ARGUMENT_MODULES
+from grader.runner.tensor_pickle import as_received
 from grader.runner.watch import CallWatch
 from grader.session import run_hidden_pytest
 
@@ -59,19 +59,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return type(value)(_plain(v) for v in value)
     return value
-
-
-def _sent(value: Any) -> Any:
-    """What the worker would receive: detached tensor copies and copied modules."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, torch.nn.Module):
-        return copy.deepcopy(value)
-    if isinstance(value, tuple | list):
-        return type(value)(_sent(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _sent(v) for k, v in value.items()}
-    return copy.deepcopy(value)
 
 
 class RecordingStudent(FunctionProxy):
@@ -107,7 +94,7 @@ class RecordingStudent(FunctionProxy):
                 entry["gradients"] = self._encoder.encode(_spec_data(gradients))
         except Unencodable as err:
             record.unencodable = record.unencodable or str(err)
-        call_args, call_kwargs = _sent(tuple(args)), _sent(dict(kwargs))
+        call_args, call_kwargs = as_received(tuple(args)), as_received(dict(kwargs))
         reference = getattr(self._reference, function)
         watch = CallWatch(call_args, call_kwargs, ARGUMENT_MODULES)
         report: list[dict[str, Any]] | None = None

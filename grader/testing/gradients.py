@@ -16,7 +16,6 @@ and trains nothing.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from grader.runner.client import CallResult, GradientResult
 from grader.runner.errors import NUMPY_HINT, StudentRaised
 from grader.runner.gradients import GradientSpec, gradient_call
+from grader.runner.tensor_pickle import as_received
 from grader.testing.checks import display_path, expect_close, expect_tuple, fail
 
 DIFFERENTIABLE = (
@@ -61,18 +61,6 @@ def gradient_spec(
     return GradientSpec(paths, cotangents, params)
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, torch.nn.Module):
-        return copy.deepcopy(value)
-    if isinstance(value, tuple | list):
-        return type(value)(_copy(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
-
-
 @dataclass(frozen=True)
 class ReferenceCall:
     """What the reference returned in the gradient call mode, and its gradients."""
@@ -97,7 +85,8 @@ def reference_gradients(
 ) -> ReferenceCall:
     """What `function` gives through the same gradient call mode, in this process, on copies
     of the arguments (the caller's objects are left as they are)."""
-    value, report = gradient_call(function, _copy(tuple(args)), _copy(dict(kwargs or {})), spec)
+    copied = as_received((tuple(args), dict(kwargs or {})))
+    value, report = gradient_call(function, *copied, spec)
     gradients = tuple(
         GradientResult(
             entry["output"],
