@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -298,3 +299,38 @@ def test_the_worker_reports_calls_writes_devices_and_gradients(student: StudentM
     grad = fine[0].wrt["args[0]"]
     assert fine[0].state == "ok" and type(grad) is torch.Tensor
     assert torch.equal(grad, torch.ones(2, 4, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- on a GPU
+
+
+def test_a_gpus_own_device_errors_get_the_device_hint() -> None:
+    """With --device cuda the device itself refuses a stray CPU tensor; torch's message is
+    recognised (the texts torch 2.13 raises, for matmul and for elementwise operations)."""
+    from grader.runner.errors import DEVICE_HINT, NUMPY_HINT, StudentRaised
+
+    for text in (
+        "RuntimeError: Expected all tensors to be on the same device, but found at least two "
+        "devices, cuda:0 and cpu! (when checking argument for argument mat2 in method "
+        "wrapper_CUDA_mm)",
+        "RuntimeError: Tensor on device cpu is not on the expected device cuda:0!",
+    ):
+        assert StudentRaised("f", text).feedback().hint == DEVICE_HINT
+    numpy_error = "TypeError: can't convert cuda:0 device type tensor to numpy."
+    assert StudentRaised("f", numpy_error).feedback().hint == NUMPY_HINT
+    assert StudentRaised("f", "ValueError: something else").feedback().hint is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA branch needs a GPU")
+def test_on_a_gpu_a_stray_cpu_tensor_fails_with_the_device_hint(tmp_path) -> None:
+    from grader.session import grade_exercise
+    from tests.wrong.mutants import materialize
+
+    folder = materialize("exercise-04", "eye_without_device", tmp_path)
+    result = grade_exercise("exercise-04", folder, device="cuda", seed=0)
+    assert result.score < result.max_score
+    hints = [t.feedback.hint or "" for t in result.tests if t.feedback is not None]
+    assert any("device=x.device" in hint for hint in hints), hints
+    solutions = Path(__file__).resolve().parents[1] / "solutions"
+    reference = grade_exercise("exercise-04", solutions, device="cuda", seed=0)
+    assert reference.full_marks, [t.output for t in reference.tests if t.status != "passed"]
