@@ -233,9 +233,10 @@ class _Index:
         return places
 
 
-def find_leaks(kit: Path, project_root: Path) -> list[str]:
-    """`kit/file: contains <secret>` for every leak found (empty: clean)."""
-    secrets = secrets_of(project_root)
+def find_leaks(kit: Path, project_root: Path, secrets: Secrets | None = None) -> list[str]:
+    """`kit/file: contains <secret>` for every leak found (empty: clean). `secrets` defaults
+    to `secrets_of(project_root)` (pass it to audit several kits against one project)."""
+    secrets = secrets or secrets_of(project_root)
     index = _Index()
     leaks = []
     for path in sorted(p for p in kit.rglob("*") if p.is_file()):

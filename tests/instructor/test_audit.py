@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from grader.exercises import PROJECT_ROOT
-from grader.release.audit import MIN_BODY_NODES, find_leaks, function_secrets
+from grader.release.audit import MIN_BODY_NODES, Secrets, function_secrets, secrets_of
+from grader.release.audit import find_leaks as audit
 
 SOLUTIONS = sorted((PROJECT_ROOT / "solutions").glob("exercise_*.py"))
 
@@ -25,6 +26,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(PROJECT_ROOT / "solutions", root / "solutions")
     shutil.copytree(PROJECT_ROOT / "grader" / "hidden", root / "grader" / "hidden")
     return root
+
+
+_SECRETS: dict[Path, Secrets] = {}
+
+
+def find_leaks(kit: Path, project: Path) -> list[str]:
+    """The audit, with the project's secrets worked out once for the module (~1 s each)."""
+    if project not in _SECRETS:
+        _SECRETS[project] = secrets_of(project)
+    return audit(kit, project, _SECRETS[project])
 
 
 class _Rename(ast.NodeTransformer):
