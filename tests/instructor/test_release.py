@@ -142,7 +142,7 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
     assert not any("Graded by your instructor only" in note for note in correct["notes"])
     assert results["detached_log_det"]["failed"] == ["gradients"]
     assert results["output_buffer_without_device"]["failed"] == ["structure"]
-    assert "structure" in results["conditioner_output_clamped_in_place"]["failed"]
+    assert results["conditioner_output_clamped_in_place"]["failed"] == ["structure"]
 
 
 def test_release_refuses_to_overwrite(kit):
