@@ -69,12 +69,15 @@ def _grade_reference_with(tmp_path: Path, first_lines: str) -> dict[str, str]:
 def test_a_correct_answer_that_copies_the_matrix_first_keeps_the_cost_point(tmp_path) -> None:
     """Copying is O(d^2) work, not a refused decomposition: the watched matrix allows it
     (a deep copy of a torch subclass raised before). On an idle machine the copy takes
-    ~0.2 s of the 0.5 s limit; under heavy load the limit may judge it, never an error."""
+    ~0.2 s of the 0.5 s limit; under heavy load the limit may judge it, never an error. The
+    copy does cut the gradient, which the gradient test reports."""
     failed = _grade_reference_with(
         tmp_path, "    import copy\n    jacobian = copy.deepcopy(jacobian)"
     )
-    assert set(failed) <= {"triangular_cost"}
+    assert set(failed) <= {"triangular_cost", "gradients"}
     assert "raised" not in failed.get("triangular_cost", "")
+    # a deep copy is a new leaf: the log-det no longer depends on the input (as in training)
+    assert "does not depend on jacobian in a differentiable way" in failed["gradients"]
 
 
 def test_a_dense_determinant_the_watch_cannot_see_meets_the_time_limit(tmp_path) -> None:

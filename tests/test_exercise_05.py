@@ -9,20 +9,20 @@ numerical integration).
 
 from __future__ import annotations
 
-import math
 import pickle
 
 import pytest
 import torch
 from torch import Tensor
 
-from grader.testing.flows import ConstantConditioner
+from grader.hidden.test_exercise_05 import _worked_flow
 from grader.testing.layers import (
-    AffineCoupling,
-    ElementwiseAffine,
-    LULinear,
+    HouseholderMixing,
+    HouseholderScale,
     Permutation,
     Reverse,
+    SinhArcsinh,
+    SinhArcsinhCoupling,
     affine_flow,
     random_flow,
 )
@@ -36,8 +36,9 @@ class TestGrading(GradingContract):
 
 
 def _all_layers(d: int) -> list[torch.nn.Module]:
-    layers = [ElementwiseAffine.random(d, 1), Reverse(), Permutation(d, 2), LULinear(d, 3)]
-    return layers + ([AffineCoupling.random(d, 4, scale=1.0)] if d >= 2 else [])
+    layers = [SinhArcsinh.random(d, 1), Reverse(), Permutation(d, 2), HouseholderMixing(d, 3)]
+    layers.append(HouseholderScale(d, 5))
+    return layers + ([SinhArcsinhCoupling.random(d, 4, scale=1.0)] if d >= 2 else [])
 
 
 @pytest.mark.parametrize("d", [1, 2, 5])
@@ -106,20 +107,29 @@ def test_reference_density_of_nonlinear_flow_integrates_to_one() -> None:
 
 
 def test_reference_worked_composition() -> None:
-    """Coupling (log s=0.5, t=2), Reverse, coupling (log s=log 2, t=-1) on z = (1, 3)."""
-    layers = [
-        AffineCoupling(ConstantConditioner([0.5], [2.0])),
-        Reverse(),
-        AffineCoupling(ConstantConditioner([math.log(2.0)], [-1.0])),
-    ]
+    """The hidden worked example's numbers, computed by hand with `math`, are the reference's."""
+    layers, x_hand, log_det_hand = _worked_flow()
     z = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
     x, log_det = reference.compose_forward(layers, z)
-    torch.testing.assert_close(
-        x.detach(), torch.tensor([[6.946, 1.0]], dtype=torch.float64), atol=1e-3, rtol=0
-    )
-    assert abs(float(log_det.detach()[0]) - 1.193) < 1e-3
-    log_prob = reference.flow_log_prob(layers, x.detach())
-    assert abs(float(log_prob.detach()[0]) - (-8.031)) < 1e-3
+    torch.testing.assert_close(x.detach(), x_hand)
+    torch.testing.assert_close(log_det.detach(), log_det_hand)
+    back, inverse_log_det = reference.compose_inverse(layers, x_hand)
+    torch.testing.assert_close(back.detach(), z)
+    torch.testing.assert_close(inverse_log_det.detach(), -log_det_hand)
+
+
+def test_mixed_flow_has_every_kind_of_log_det() -> None:
+    """Every layer's log-det differs from sample to sample or is constant by design, and the
+    mixed flows hold sample-dependent, constant non-zero and zero log-dets (what the hidden
+    tests need to tell a summed batch or a missing layer apart)."""
+    z = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    kinds = set()
+    for layer in random_flow(4, seed=2, depth=6):
+        _, log_det = layer.forward(z)
+        spread = float(log_det.detach().std())
+        kinds.add("varies" if spread > 1e-6 else "zero" if float(log_det.abs().max()) < 1e-12
+                  else "constant")  # fmt: skip
+    assert kinds == {"varies", "zero", "constant"}
 
 
 def test_reference_empty_flow_is_identity() -> None:

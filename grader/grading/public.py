@@ -105,12 +105,15 @@ def _replay_call(
     arrays: dict[str, np.ndarray],
 ) -> None:
     from grader.release.encoding import decode
-    from grader.testing.checks import expect_unchanged, fail
+    from grader.release.vectors import gradients_from_data, spec_from_data
+    from grader.testing.checks import expect_clean_call, expect_unchanged, fail
+    from grader.testing.gradients import ReferenceCall, expect_gradients
 
     function = call["function"]
     args = decode(call["args"], arrays)
     kwargs = decode(call["kwargs"], arrays)
     what = f"{function} on recorded case {index} of: {description}"
+    names = [f"argument {i + 1}" for i in range(len(args))]
     if call.get("raises"):
         expected_type = call.get("error_type")  # absent in vector files of older kits
         try:
@@ -122,15 +125,34 @@ def _replay_call(
             fail(what, differs, f"these inputs must raise {expected_type}")
         expected = expected_type or "an error"
         fail(what, f"expected {expected} for these inputs, but the call returned normally")
-    result = student.call_full(function, args, kwargs, return_inputs=call["check_inputs"])
-    compare(result.value, decode(call["expected"], arrays), what)
+    spec = spec_from_data(decode(call["gradients"], arrays)) if "gradients" in call else None
+    result = student.call_full(
+        function,
+        args,
+        kwargs,
+        return_inputs=call["check_inputs"],
+        check_device=bool(call.get("check_device")),
+        gradients=spec,
+    )
+    expected = decode(call["expected"], arrays)
+    if spec is not None:
+        grads = gradients_from_data(decode(call["expected_gradients"], arrays))
+        outputs = [f"output {i + 1}" for i in range(len(expected))]
+        expect_gradients(
+            result,
+            ReferenceCall(expected, grads),
+            function=what,
+            names=names,
+            outputs=outputs if isinstance(expected, tuple | list) else ["output"],
+        )
+        return
+    compare(result.value, expected, what)
     if call["check_inputs"]:
         expect_unchanged(
-            list(decode(call["args"], arrays)),
-            result.inputs_after,
-            function=function,
-            names=[f"argument {i + 1}" for i in range(len(args))],
+            list(decode(call["args"], arrays)), result.inputs_after, function=function, names=names
         )
+    if call["check_inputs"] or call.get("check_device"):  # as the hidden structure tests do
+        expect_clean_call(result, function=function, names=names)
 
 
 def compare(got: Any, expected: Any, what: str) -> None:

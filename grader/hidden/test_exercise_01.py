@@ -3,7 +3,10 @@
 Inputs are drawn per test from the run's seed; expected values come from `solutions`,
 cross-checked by independent oracles (closed-form Gaussians via torch.distributions,
 the a -> -a symmetry, the unit's worked example 1) and, for the symbolic part, by a
-safe sympy comparison that never executes the student's text.
+safe sympy comparison that never executes the student's text. Far in the tails the
+density underflows while its logarithm is an ordinary number; gradients (what training
+needs) are compared with the reference's, and the structure test runs the calls under the
+virtual-device check and the worker's watch for in-place writes.
 """
 
 from __future__ import annotations
@@ -35,13 +38,19 @@ from grader.testing import (
     expect_structure,
     expect_unchanged,
 )
-from grader.testing.checks import fail
+from grader.testing.checks import expect_clean_call, fail
 from grader.testing.flows_01 import (
     DiagonalNormalLogProb,
     ElementwiseAffineInverse,
     LinearInverse,
     SinhInverse,
     StandardNormalLogProb,
+)
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
 )
 
 LOG_TWO_PI = math.log(2.0 * math.pi)
@@ -77,6 +86,13 @@ AFFINE_JACOBIAN_SIGN = (
 FORWARD_NOT_INVERSE = (
     "evaluate the base at the inverse z = (x - b) / a, not at the forward map a x + b"
 )
+LOG_SPACE = (
+    "work in log space: far in the tails the density underflows to 0 (log(0) = -inf) while "
+    "log p = -z^2/2 - ... is an ordinary number; never form exp(...) of a log-density"
+)
+# |z| for the far-tail checks: exp(-z^2/2) underflows (float32 below ~1e-38 at |z| ~ 13.2,
+# float64 below ~1e-308 at |z| ~ 37.6) while -z^2/2 stays far inside the range.
+FAR = {torch.float32: (14.0, 18.0), torch.float64: (38.0, 45.0)}
 
 
 def _case_name(batch: int, d: int, dtype: torch.dtype) -> str:
@@ -194,7 +210,7 @@ def test_standard_normal_log_prob(student, reference, device, rng):
     expect_finite(got, what="log N(z; 0, I) for |z| up to 60 (about -1800, a finite number)")
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_change_of_variables_matches_reference(student, reference, device, rng):
     """change_of_variables_log_prob matches the reference for three flows and several shapes."""
     for batch, d, dtype in CASES:
@@ -248,7 +264,7 @@ def test_worked_example(student):
     )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_affine_flow_matches_reference(student, reference, device, rng):
     """affine_flow_log_prob matches the reference for many a (either sign, tiny, huge) and b."""
     scales = [0.7, -1.3, 2.5, -0.05, 1e-3, -1e3, 40.0]
@@ -367,9 +383,94 @@ def test_affine_flow_density_symbolic(student, rng):
     )
 
 
+def _far(rng: torch.Generator, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """float64 entries of size FAR[dtype] with random signs."""
+    low, high = FAR[dtype]
+    size = low + (high - low) * torch.rand(shape, generator=rng, dtype=torch.float64)
+    sign = torch.where(torch.rand(shape, generator=rng) < 0.5, -1.0, 1.0).double()
+    return size * sign
+
+
+def _expect_far(got: Any, expected: torch.Tensor, what: str, misconceptions: Any) -> None:
+    expect_close(got, expected, what=what, misconceptions=misconceptions, hint=LOG_SPACE)
+    expect_finite(got, what=what, hint=LOG_SPACE)
+
+
+@pytest.mark.points(1)
+def test_far_tails(student, reference, device, rng):
+    """Far in the tails (|z| ~ 15 in float32, ~40 in float64) every log-density is finite."""
+    for dtype in (torch.float32, torch.float64):
+        where = str(dtype).removeprefix("torch.")
+        z = _far(rng, (3, 2), dtype).to(dtype).to(device)
+        _expect_far(
+            student.standard_normal_log_prob(z),
+            reference.standard_normal_log_prob(z),
+            f"standard_normal_log_prob(z) for |z_i| of {FAR[dtype][0]:g} to {FAR[dtype][1]:g} "
+            f"({where}; the density itself underflows to 0)",
+            _standard_normal_misconceptions(z),
+        )
+        a = float(torch.randn(1, generator=rng, dtype=torch.float64)) * 2 or 1.0  # never 0
+        b = float(torch.randn(1, generator=rng, dtype=torch.float64))
+        x = (b + a * _far(rng, (5,), dtype)).to(dtype).to(device)
+        _expect_far(
+            _call_affine(student, x, a, b),
+            reference.affine_flow_log_prob(x, a, b),
+            f"affine_flow_log_prob(x, a={a:.3g}, b={b:.3g}) for x that many a's from b ({where})",
+            _affine_misconceptions(x, a, b),
+        )
+        _, inverse, base = _flows(rng, 2)[0]
+        x = (inverse.shift + inverse.scale * _far(rng, (4, 2), dtype)).to(dtype).to(device)
+        z_far, log_det = inverse(x)
+        _, misconceptions = _flow_misconceptions(x, inverse, base)
+        misconceptions[LOG_SPACE] = torch.log(torch.exp(base(z_far)) * torch.exp(log_det))
+        _expect_far(
+            student.change_of_variables_log_prob(x, inverse, base),
+            reference.change_of_variables_log_prob(x, inverse, base),
+            f"change_of_variables_log_prob far in the tails of x = scale * z + shift ({where})",
+            misconceptions,
+        )
+
+
+@pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """The log-densities are differentiable: their gradients match the reference's (float64)."""
+    z = torch.randn(4, 3, generator=rng, dtype=torch.float64) * 2
+    spec = gradient_spec(rng, reference.standard_normal_log_prob(z), wrt=(0,))
+    expect_gradients(
+        student_gradients(student, "standard_normal_log_prob", (z,), spec),
+        reference_gradients(reference.standard_normal_log_prob, (z,), spec),
+        function="standard_normal_log_prob",
+        names=["z"],
+        outputs=["log-density"],
+    )
+    for name, inverse, base in _flows(rng, 3):
+        x = torch.randn(5, 3, generator=rng, dtype=torch.float64)
+        args = (x, inverse, base)
+        spec = gradient_spec(rng, reference.change_of_variables_log_prob(*args), wrt=(0,))
+        expect_gradients(
+            student_gradients(student, "change_of_variables_log_prob", args, spec),
+            reference_gradients(reference.change_of_variables_log_prob, args, spec),
+            function=f"change_of_variables_log_prob for {name}",
+            names=["x", "inverse", "base_log_prob"],
+            outputs=["log-density"],
+        )
+    a = -1.5 + float(torch.rand(1, generator=rng))
+    x = torch.randn(6, generator=rng, dtype=torch.float64) * 2
+    spec = gradient_spec(rng, reference.affine_flow_log_prob(x, a, 0.5), wrt=(0,))
+    with _explain_domain_error(a, 0.5):
+        result = student_gradients(student, "affine_flow_log_prob", (x, a, 0.5), spec)
+    expect_gradients(
+        result,
+        reference_gradients(reference.affine_flow_log_prob, (x, a, 0.5), spec),
+        function=f"affine_flow_log_prob(x, a={a:.3g}, b=0.5)",
+        names=["x", "a", "b"],
+        outputs=["log-density"],
+    )
+
+
 @pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shapes, dtype and device are preserved and inputs are not modified (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes, no stray device (needs correct values)."""
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(4, 3, generator=rng, dtype=torch.float64).to(dtype).to(device)
         _, inverse, base = _flows(rng, 3)[1]
@@ -380,7 +481,7 @@ def test_structure(student, reference, device, rng):
         ]
         for function, args in calls:
             with _explain_domain_error(-1.5, 0.25):
-                result = student.call_full(function, args, return_inputs=True)
+                result = student.call_full(function, args, return_inputs=True, check_device=True)
             expected = getattr(reference, function)(*args)
             expect_close(
                 result.value,
@@ -392,3 +493,4 @@ def test_structure(student, reference, device, rng):
             )
             expect_finite(result.value, what=f"output of {function}")
             expect_unchanged([args[0]], result.inputs_after, function=function, names=["x"])
+            expect_clean_call(result, function=function, names=["x", "inverse", "base_log_prob"])

@@ -5,7 +5,9 @@ cross-checked by independent oracles (round trip, finite-difference Jacobian + s
 the student's own map, the unit's worked numbers). A cost test rejects a dense O(d^3)
 determinant: at once when the student's code decomposes the whole matrix with torch
 (`flows_02.WatchedMatrix`), otherwise by a time limit that a correct O(d) answer meets a
-thousand times over.
+thousand times over. Diagonal entries reach 1e-20 and 1e20 (in float32 too); gradients
+are compared with the reference's; the structure test runs under the virtual-device check
+and the worker's watch for in-place writes.
 """
 
 from __future__ import annotations
@@ -28,14 +30,25 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import lazy, part_of
+from grader.testing.checks import (
+    expect_clean_call,
+    lazy,
+    missing_term_misconceptions,
+    part_of,
+)
 from grader.testing.cost import call_within
 from grader.testing.flows_02 import (
     LargeLowerTriangular,
     WholeMatrixDecomposition,
     triangular_diagonal,
 )
-from grader.testing.oracles import perturbation_batch
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
+from grader.testing.oracles import finite_difference_jacobian, perturbation_batch
 
 CASES = [
     (1, 1, torch.float64),
@@ -59,6 +72,12 @@ LOG_OF_PRODUCT = (
     "sum the logs, do not take the log of the product: prod_i |J_ii| underflows to 0 "
     "(log -> -inf) or overflows to inf for large d, while sum_i log|J_ii| is an ordinary number"
 )
+EPS_IN_LOG = (
+    "do not add an eps inside the log: log(|J_ii| + eps) is wrong for diagonal entries near "
+    "or below eps (here |J_ii| reaches 1e-20), and an invertible triangular J has no zero on "
+    "its diagonal to protect against"
+)
+EPSILONS = (1e-30, 1e-20, 1e-16, 1e-12, 1e-10, 1e-8, 1e-6)
 DENSE_DETERMINANT = (
     "formed a dense determinant: O(d^3) work (det, slogdet, logdet or an LU factorisation), "
     "or worked on the whole d x d matrix (J.abs(), J * eye: O(d^2)); for a triangular matrix "
@@ -87,6 +106,10 @@ ROUND_TRIP = (
 TRIANGULAR = (
     "an autoregressive map has a lower-triangular Jacobian: output i may depend on inputs "
     "1..i only; check the mask tril(W, -1) and the transpose in z @ tril(W, -1).T"
+)
+NO_CANCEL = (
+    "the log-dets of your forward and inverse passes do not cancel: at matching points "
+    "log|det dz/dx| = -log|det dx/dz|; check that each pass sums a_i over every dimension"
 )
 PARALLEL_INVERSE = (
     "the inverse is sequential: m_i and a_i are functions of z_<i, which you only know "
@@ -138,13 +161,20 @@ def _forward_misconceptions(
     x_misc[SHIFT_FIRST] = (z + m) * torch.exp(a)
     ld_misc = {WRONG_SIGN: -a.sum(-1), LOG_DET_EXP: torch.exp(a).sum(-1)}
     ld_misc.update({hint: va.sum(-1) for hint, (_, va) in variants.items()})
+    ld_misc.update(_missing_a_term(a.sum(-1), a))
     return x_misc, ld_misc
+
+
+def _missing_a_term(total: Tensor, log_scales: Tensor) -> dict[str, Tensor]:
+    """The log-det sum_i a_i with one a_i left out, for every i."""
+    name = lambda i: f"a_{i + 1} (dimension {i + 1} of {log_scales.shape[-1]})"  # noqa: E731
+    return dict(missing_term_misconceptions(total, log_scales.movedim(-1, 0), name))
 
 
 def _sequential_inverse(
     x: Tensor, weights: Weights, step: Callable[[Tensor, Tensor, Tensor], Tensor]
 ) -> tuple[Tensor, Tensor]:
-    """Solve for z one dimension at a time with z_i = step(x_i, m_i, a_i)."""
+    """Solve for z one dimension at a time with z_i = step(x_i, m_i, a_i); -> (z, a (B, d))."""
     w_m, b_m, w_a, b_a = weights
     columns: list[Tensor] = []
     log_scales: list[Tensor] = []
@@ -154,7 +184,7 @@ def _sequential_inverse(
         a = previous @ torch.tril(w_a, -1)[i, :i] + b_a[i]
         columns.append(step(x[..., i], m, a))
         log_scales.append(a)
-    return torch.stack(columns, -1), torch.stack(log_scales, -1).sum(-1)
+    return torch.stack(columns, -1), torch.stack(log_scales, -1)
 
 
 def _inverse_misconceptions(
@@ -164,7 +194,8 @@ def _inverse_misconceptions(
     m_x, a_x = _conditioner(x, weights)
     z_multiply, _ = _sequential_inverse(x, weights, lambda xi, m, a: (xi - m) * torch.exp(a))
     z_order, _ = _sequential_inverse(x, weights, lambda xi, m, a: xi * torch.exp(-a) - m)
-    _, sum_a = _sequential_inverse(x, weights, lambda xi, m, a: (xi - m) * torch.exp(-a))
+    _, log_scales = _sequential_inverse(x, weights, lambda xi, m, a: (xi - m) * torch.exp(-a))
+    sum_a = log_scales.sum(-1)
     forward_x, _ = reference.autoregressive_affine_forward(x, *weights)
     z_misc = {
         PARALLEL_INVERSE: (x - m_x) * torch.exp(-a_x),
@@ -174,6 +205,7 @@ def _inverse_misconceptions(
         "this is the forward map; the inverse must undo it": forward_x,
     }
     ld_misc = {WRONG_SIGN: sum_a, PARALLEL_INVERSE: -a_x.sum(-1)}
+    ld_misc.update(_missing_a_term(-sum_a, -log_scales))
     return z_misc, ld_misc
 
 
@@ -209,9 +241,18 @@ def _triangular(
     return (lower + torch.diag_embed(magnitude * sign)).to(dtype).to(device)
 
 
-def _triangular_misconceptions(jacobian: torch.Tensor) -> dict[str, torch.Tensor]:
-    diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1)
-    correct = torch.log(diagonal.abs()).sum(-1)
+def _triangular_misconceptions(jacobian: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1).double()
+    logs = torch.log(diagonal.abs())
+    correct = logs.sum(-1)
+    wrong = [(EPS_IN_LOG, torch.log(diagonal.abs() + eps).sum(-1)) for eps in EPSILONS]
+    wrong += missing_term_misconceptions(
+        correct, logs.movedim(-1, 0), lambda i: f"log|J_ii| of diagonal entry i = {i}"
+    )
+    return wrong + list(_named_triangular_mistakes(diagonal, correct).items())
+
+
+def _named_triangular_mistakes(diagonal: Tensor, correct: Tensor) -> dict[str, Tensor]:
     return {
         MISSING_ABS: torch.log(diagonal).sum(-1),
         LOG_OF_PRODUCT: torch.log(torch.prod(diagonal, dim=-1).abs()),
@@ -258,18 +299,26 @@ def test_triangular_matches_reference(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_triangular_extreme_diagonals(student, reference, device, rng):
-    """Tiny and huge diagonals (d = 150): log|det J| stays finite where the product does not."""
-    for log_center, dtype in ((-7.0, torch.float64), (7.0, torch.float64), (-3.0, torch.float32)):
-        jacobian = _triangular(rng, 2, EXTREME_D, torch.float64, "cpu", log_range=0.5)
-        diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1)
-        jacobian = jacobian + torch.diag_embed(diagonal * (math.exp(log_center) - 1.0))
+    """Tiny and huge diagonals (|J_ii| from 1e-20 to 1e20, both dtypes): log|det J| stays right.
+
+    Also d = 150 entries whose product over- or underflows."""
+    cases = [(2, EXTREME_D, log_center, torch.float64, 0.5) for log_center in (-7.0, 7.0)]
+    cases.append((2, EXTREME_D, -3.0, torch.float32, 0.5))
+    for dtype in (torch.float32, torch.float64):  # |J_ii| = 10^(13..20), tiny and huge
+        cases += [(3, 6, sign * 16.5 * math.log(10.0), dtype, 3.5 * math.log(10.0))
+                  for sign in (-1.0, 1.0)]  # fmt: skip
+    for batch, d, log_center, dtype, spread in cases:
+        jacobian = _triangular(rng, batch, d, torch.float64, "cpu", log_range=spread)
+        scaled = torch.diagonal(jacobian, dim1=-2, dim2=-1) * math.exp(log_center)
+        jacobian = torch.tril(jacobian, -1) + torch.diag_embed(scaled)
         jacobian = jacobian.to(dtype).to(device)
         expected = reference.triangular_log_abs_det(jacobian)
         got = student.triangular_log_abs_det(jacobian)
         size = "tiny" if log_center < 0 else "huge"
+        low, high = math.exp(log_center - spread), math.exp(log_center + spread)
         what = (
-            f"triangular_log_abs_det for {size} diagonal entries |J_ii| ~ "
-            f"{math.exp(log_center):.2g} ({describe(jacobian)})"
+            f"triangular_log_abs_det for {size} diagonal entries, |J_ii| from {low:.2g} to "
+            f"{high:.2g} ({describe(jacobian)})"
         )
         misconceptions = lazy(_triangular_misconceptions, jacobian)
         expect_close(got, expected, what=what, misconceptions=misconceptions)
@@ -329,7 +378,7 @@ def test_forward_matches_reference(student, reference, device, rng):
         )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_inverse_matches_reference(student, reference, device, rng):
     """Inverse x -> (z, log_det), solved dimension by dimension, matches the reference."""
     for batch, d, dtype in CASES:
@@ -382,7 +431,8 @@ def test_round_trip(student, device, rng):
             ld_forward + ld_inverse,
             torch.zeros_like(ld_forward),
             what=f"forward log-det + inverse log-det (should be 0) {where}",
-            hint=WRONG_SIGN,
+            misconceptions={WRONG_SIGN: 2 * ld_forward},  # both passes gave the same sign
+            hint=NO_CANCEL,
         )
         again, _ = expect_tuple(
             student.autoregressive_affine_forward(back, *weights),
@@ -396,12 +446,6 @@ def test_round_trip(student, device, rng):
             what=f"forward(inverse(x)) {where}",
             hint="your forward and inverse are not inverse maps",
         )
-
-
-def _finite_difference_jacobian(outputs: torch.Tensor, step: float = 1e-5) -> torch.Tensor:
-    d = outputs.shape[0] // 2
-    flat = outputs.to(torch.float64).reshape(2 * d, -1)
-    return ((flat[:d] - flat[d:]) / (2 * step)).T  # column j = dF/dz_j
 
 
 @pytest.mark.points(1)
@@ -425,7 +469,7 @@ def test_log_det_matches_jacobian(student, reference, rng):
                 student.call(function, point, *weights), 2, function, "(tensor, log_det)"
             )
             outputs = expect_map_outputs(outputs, perturbation_batch(point[0]), function=function)
-            jacobian = _finite_difference_jacobian(outputs)
+            jacobian = finite_difference_jacobian(outputs)
             upper = torch.triu(jacobian, 1).abs().max().item() if d > 1 else 0.0
             expect_true(
                 upper < 1e-6,
@@ -447,8 +491,41 @@ def test_log_det_matches_jacobian(student, reference, rng):
 
 
 @pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """Gradients of the log-dets and maps (inputs and weights) match the reference's (float64)."""
+    jacobian = _triangular(rng, 3, 5, torch.float64, "cpu")
+    spec = gradient_spec(rng, reference.triangular_log_abs_det(jacobian), wrt=(0,))
+    lower = torch.ones(5, 5, dtype=torch.bool).tril().expand(3, 5, 5)
+    expect_gradients(
+        student_gradients(student, "triangular_log_abs_det", (jacobian,), spec),
+        reference_gradients(reference.triangular_log_abs_det, (jacobian,), spec),
+        function="triangular_log_abs_det",
+        names=["jacobian"],
+        outputs=["log|det J|"],
+        masks={"args[0]": lower},  # the function is defined on lower-triangular J only
+    )
+    names = ["z", "weight_shift", "bias_shift", "weight_log_scale", "bias_log_scale"]
+    passes = (("autoregressive_affine_forward", "z"), ("autoregressive_affine_inverse", "x"))
+    for function, point in passes:
+        weights = _weights(rng, 4, torch.float64, "cpu")
+        if point == "z":
+            v = torch.randn(3, 4, generator=rng, dtype=torch.float64)
+        else:
+            v = _data(rng, 3, 4, torch.float64, "cpu", weights, reference)
+        args = (v, *weights)
+        spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=range(5))
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function,
+            names=[point, *names[1:]],
+            outputs=[names[0] if point == "x" else "x", "log_det"],
+        )
+
+
+@pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shapes, dtype and device are preserved and inputs are not modified (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes, no stray device (needs correct values)."""
     names = ["z or x", "weight_shift", "bias_shift", "weight_log_scale", "bias_log_scale"]
     for dtype in (torch.float32, torch.float64):
         weights = _weights(rng, 6, dtype, device)
@@ -460,7 +537,7 @@ def test_structure(student, reference, device, rng):
             ("autoregressive_affine_inverse", (v, *weights), names),
         ]
         for function, args, arg_names in calls:
-            result = student.call_full(function, args, return_inputs=True)
+            result = student.call_full(function, args, return_inputs=True, check_device=True)
             expected = getattr(reference, function)(*args)
             got = result.value
             if isinstance(expected, tuple):
@@ -476,3 +553,4 @@ def test_structure(student, reference, device, rng):
                 )
                 expect_finite(value, what=f"output of {function}")
             expect_unchanged(list(args), result.inputs_after, function=function, names=arg_names)
+            expect_clean_call(result, function=function, names=arg_names)

@@ -2,6 +2,10 @@
 
 Inputs are drawn per test from the run's seed; expected values come from `solutions`,
 cross-checked by independent oracles (round trip, finite-difference Jacobian + slogdet).
+Log-scales reach e^+-40 (float32 too); gradients with respect to the input and the
+conditioner's weights are compared with the reference's; the structure test runs under the
+virtual-device check and the worker's watch for in-place writes (into the conditioner's
+outputs too).
 """
 
 from __future__ import annotations
@@ -21,13 +25,28 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
+from grader.testing.checks import expect_clean_call, missing_term_misconceptions
 from grader.testing.flows import ConstantConditioner, MLPConditioner
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 CASES = [(1, 2, torch.float64), (5, 5, torch.float32), (4, 8, torch.float64), (3, 7, torch.float32)]
 
 WRONG_SIGN = "the log-det has the wrong sign: forward gives +sum(log_s), the inverse -sum(log_s)"
 SCALE_NOT_LOG = "the determinant uses s = exp(log_s), not log_s: log|det| = sum(log_s), not sum(s)"
+NO_CANCEL = (
+    "your forward and inverse log-dets do not cancel: at matching points log|det dz/dx| = "
+    "-log|det dx/dz|; check that both sum log_s over every transformed dimension"
+)
+EPS_IN_LOG = (
+    "the log-det is sum(log_s) exactly: do not recompute it as log(s + eps) from "
+    "s = exp(log_s), which is wrong for tiny scales (here s reaches e^-40)"
+)
 WRONG_HALF = (
     "wrong half of the split: keep z[:, :d//2] unchanged, feed it to the conditioner, "
     "and transform z[:, d//2:]"
@@ -56,11 +75,22 @@ def _forward_misconceptions(reference, z, conditioner, clamp=None):
             torch.cat([z_a, (z_b + t) * torch.exp(log_s)], dim=-1)
         ),
     }
-    ld_misc = {
-        WRONG_SIGN: -ld_ref,
-        SCALE_NOT_LOG: torch.exp(log_s).sum(-1),
-    }
+    ld_misc = [
+        (WRONG_SIGN, -ld_ref),
+        (SCALE_NOT_LOG, torch.exp(log_s).sum(-1)),
+        *_log_det_slips(log_s, 1.0),
+    ]
     return x_ref, ld_ref, x_misc, ld_misc
+
+
+def _log_det_slips(log_s: torch.Tensor, sign: float) -> list[tuple[str, torch.Tensor]]:
+    """sign * sum(log_s) with one dimension left out, or recomputed as log(exp(log_s) + eps)."""
+    log_s = log_s.detach().double()
+    name = lambda k: f"log_s of transformed dimension {k + 1} of {log_s.shape[-1]}"  # noqa: E731
+    wrong = missing_term_misconceptions(sign * log_s.sum(-1), sign * log_s.movedim(-1, 0), name)
+    for eps in (1e-12, 1e-10, 1e-8, 1e-6):
+        wrong.append((EPS_IN_LOG, sign * torch.log(torch.exp(log_s) + eps).sum(-1)))
+    return wrong
 
 
 @pytest.mark.points(1)
@@ -117,7 +147,7 @@ def test_worked_example(student):
     )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_forward_matches_reference(student, reference, device, rng):
     """Forward pass z -> (x, log_det) matches the reference for several shapes and dtypes."""
     for batch, d, dtype in CASES:
@@ -148,7 +178,7 @@ def test_forward_matches_reference(student, reference, device, rng):
         )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_inverse_matches_reference(student, reference, device, rng):
     """Inverse pass x -> (z, log_det) matches the reference for several shapes and dtypes."""
     for batch, d, dtype in CASES:
@@ -183,7 +213,11 @@ def test_inverse_matches_reference(student, reference, device, rng):
             log_det,
             ld_ref,
             what=f"log|det dz/dx| from inverse {where}",
-            misconceptions={WRONG_SIGN: -ld_ref, SCALE_NOT_LOG: -torch.exp(log_s).sum(-1)},
+            misconceptions=[
+                (WRONG_SIGN, -ld_ref),
+                (SCALE_NOT_LOG, -torch.exp(log_s).sum(-1)),
+                *_log_det_slips(log_s, -1.0),
+            ],
         )
 
 
@@ -214,7 +248,8 @@ def test_round_trip(student, device, rng):
             ld_forward + ld_inverse,
             torch.zeros_like(ld_forward),
             what="forward log-det + inverse log-det (should be 0)",
-            hint=WRONG_SIGN,
+            misconceptions={WRONG_SIGN: 2 * ld_forward},  # both passes gave the same sign
+            hint=NO_CANCEL,
         )
 
 
@@ -238,13 +273,14 @@ def test_log_det_matches_jacobian(student, rng):
         )
         outputs = expect_map_outputs(outputs, points, function="affine_coupling_forward")
         oracle = finite_difference_log_abs_det(outputs).reshape(1)
+        log_s, _ = conditioner(z[..., : d // 2])
         expect_close(
             log_det,
             oracle,
             what=f"log_det vs log|det J| of your forward map at one point (d={d})",
             rtol=1e-5,
             atol=1e-6,
-            misconceptions={WRONG_SIGN: -oracle},
+            misconceptions=[(WRONG_SIGN, -oracle), *_log_det_slips(log_s, 1.0)],
             hint="the log-det you return does not describe the map you implemented",
         )
 
@@ -282,12 +318,82 @@ def test_clamped_large_log_scales(student, reference, device, rng):
 
 
 @pytest.mark.points(1)
+def test_extreme_log_scales(student, reference, device, rng):
+    """Log-scales of +-25 to +-40 without a clamp (float32 too): log-dets are exactly sum(log_s).
+
+    s = exp(log_s) runs from e^-40 to e^40; the maps stay finite."""
+    for dtype in (torch.float32, torch.float64):
+        for size in ((3, 2), (2, 4)):
+            batch, d_b = size
+            magnitude = 25.0 + 15.0 * torch.rand(d_b, generator=rng, dtype=torch.float64)
+            sign = torch.where(torch.rand(d_b, generator=rng) < 0.5, -1.0, 1.0).double()
+            shift = torch.randn(d_b, generator=rng, dtype=torch.float64)
+            conditioner = ConstantConditioner((magnitude * sign).tolist(), shift.tolist())
+            d = 2 * d_b
+            z = torch.randn(batch, d, generator=rng, dtype=torch.float64).to(dtype).to(device)
+            where = f"(B={batch}, d={d}, {str(dtype).removeprefix('torch.')})"
+            log_s = conditioner(z[..., :d_b])[0]
+            for function, sign_of_log_det in (("affine_coupling_forward", 1.0),
+                                              ("affine_coupling_inverse", -1.0)):  # fmt: skip
+                v = z if sign_of_log_det > 0 else reference.affine_coupling_forward(
+                    z, conditioner)[0]  # fmt: skip
+                out_ref, ld_ref = getattr(reference, function)(v, conditioner)
+                out, log_det = expect_tuple(
+                    getattr(student, function)(v, conditioner), 2, function, "(tensor, log_det)"
+                )
+                what = f"{function} with log-scales of size 25 to 40 {where}"
+                expect_close(out, out_ref, what=f"output of {what}")
+                expect_close(
+                    log_det,
+                    ld_ref,
+                    what=f"log-det of {what}",
+                    misconceptions=[(WRONG_SIGN, -ld_ref), *_log_det_slips(log_s, sign_of_log_det)],
+                )
+                expect_finite(log_det, what=f"log-det of {what}", hint=EPS_IN_LOG)
+
+
+@pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """Gradients with respect to z, x, the conditioner's weights and raw match the reference's.
+
+    Compared in float64 with the reference's autograd: what training needs."""
+    raw = torch.randn(7, generator=rng, dtype=torch.float64) * 3
+    spec = gradient_spec(rng, reference.soft_clamp(raw, 2.0), wrt=(0,))
+    expect_gradients(
+        student_gradients(student, "soft_clamp", (raw, 2.0), spec),
+        reference_gradients(reference.soft_clamp, (raw, 2.0), spec),
+        function="soft_clamp",
+        names=["raw", "bound"],
+        outputs=["clamped log-scale"],
+        hint="a hard clamp has zero gradient beyond the bound: use bound * tanh(raw / bound)",
+    )
+    for function, names, clamp in (
+        ("affine_coupling_forward", ["z", "conditioner"], None),
+        ("affine_coupling_inverse", ["x", "conditioner"], None),
+        ("affine_coupling_forward", ["z", "conditioner", "clamp"], 1.5),
+    ):
+        v, conditioner = _inputs(rng, 3, 5, torch.float64, "cpu", scale=1.0)
+        args = (v, conditioner) if clamp is None else (v, conditioner, clamp)
+        spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=(0,), params=True)
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function + ("" if clamp is None else f" with clamp={clamp}"),
+            names=names,
+            outputs=["x" if "forward" in function else "z", "log_det"],
+        )
+
+
+@pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shapes, dtype and device are preserved and inputs are not modified (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes, no stray device (needs correct values)."""
     for dtype in (torch.float32, torch.float64):
         z, conditioner = _inputs(rng, 3, 6, dtype, device)
         for function in ("affine_coupling_forward", "affine_coupling_inverse"):
-            result = student.call_full(function, (z, conditioner), return_inputs=True)
+            names = ["z" if "forward" in function else "x"]
+            result = student.call_full(
+                function, (z, conditioner), return_inputs=True, check_device=True
+            )
             got = expect_tuple(result.value, 2, function, "(tensor, log_det)")
             expected = getattr(reference, function)(z, conditioner)
             expect_close(
@@ -306,6 +412,7 @@ def test_structure(student, reference, device, rng):
                 [z],
                 result.inputs_after,
                 function=function,
-                names=["z" if "forward" in function else "x"],
+                names=names,
             )
             expect_true(bool(torch.isfinite(got[1]).all()), f"{function} log-det", "not finite")
+            expect_clean_call(result, function=function, names=[names[0], "conditioner"])

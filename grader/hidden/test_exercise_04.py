@@ -3,7 +3,10 @@
 Inputs are drawn per test from the run's seed; expected values come from `solutions`,
 cross-checked by independent oracles (round trip, slogdet of the student's own W,
 finite-difference Jacobian + slogdet of the student's own map) and the seed's practice
-problem 4 (C = 3, H = W = 32, U diagonal (2, 0.5, 0.8): log|det| ~= -228.5).
+problem 4 (C = 3, H = W = 32, U diagonal (2, 0.5, 0.8): log|det| ~= -228.5). U's diagonal
+reaches e^+-80 in float32 and e^+-600 in float64; gradients with respect to the input and
+the trained factors (lower, upper, log_abs_diag) are compared with the reference's; the
+structure test runs under the virtual-device check and the worker's watch.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import MisconceptionSource, fail, lazy
+from grader.testing.checks import (
+    MisconceptionSource,
+    expect_clean_call,
+    fail,
+    lazy,
+    missing_term_misconceptions,
+)
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 # (B, C, H, W, dtype): one channel, square and non-square images, both float dtypes.
@@ -82,6 +97,17 @@ NOT_ORTHOGONAL = (
 FORWARD_NOT_INVERSE = "forward vs inverse: this is W @ x, the forward map; the inverse undoes it"
 INVERSE_NOT_FORWARD = "forward vs inverse: this is W^-1 @ z, the inverse map; the forward applies W"
 P_NOT_TRANSPOSED = "undo the permutation with P^T (P^-1 = P^T), not with P itself"
+NO_CANCEL = (
+    "your forward and inverse log-dets do not cancel: at matching points log|det dz/dx| = "
+    "-log|det dx/dz| = -H*W*sum(log_abs_diag)"
+)
+EXTREME_DIAGONAL = (
+    "use log_abs_diag itself: it is log|U_ii| exactly. Rebuilding |U_ii| = exp(log_abs_diag) "
+    "and taking the log again (or adding an eps, or slogdet of W) loses it when |U_ii| is "
+    "tiny or huge"
+)
+# |log_abs_diag| for the extreme-diagonal check: exp() of it is still representable.
+EXTREME_LOG = {torch.float32: (30.0, 80.0), torch.float64: (30.0, 600.0)}
 SOLVE_ORDER = (
     "undo the factors in reverse order: W^-1 = U^-1 L^-1 P^T, so solve with L first, then with U"
 )
@@ -193,7 +219,9 @@ def _log_det_misconceptions(expected: Tensor, params: tuple[Tensor, ...], pixels
     log_abs_diag = params[4].double()
     total = log_abs_diag.sum()
     batch = expected.shape
-    return {
+    per_channel = (sign * pixels * log_abs_diag).unsqueeze(-1).expand(-1, *batch)
+    name = lambda k: f"channel {k + 1}'s H*W*log|U_kk|"  # noqa: E731
+    wrong = {
         WRONG_SIGN: -expected,
         MISSING_HW: (sign * total).expand(batch),
         ALL_ENTRIES: (sign * total * pixels * log_abs_diag.numel()).expand(batch),
@@ -201,6 +229,14 @@ def _log_det_misconceptions(expected: Tensor, params: tuple[Tensor, ...], pixels
         MISSING_ABS: torch.full(batch, math.nan, dtype=torch.float64),
         SCALAR: expected[0],
     }
+    total_ld = (sign * pixels * total).expand(batch)
+    wrong.update(missing_term_misconceptions(total_ld, per_channel, name))
+    for eps in (1e-12, 1e-8, 1e-6):
+        wrong.setdefault(
+            EXTREME_DIAGONAL,
+            (sign * pixels * torch.log(log_abs_diag.exp() + eps).sum()).expand(batch),
+        )
+    return wrong
 
 
 def _where(batch: int, channels: int, height: int, width: int, dtype: torch.dtype) -> str:
@@ -302,7 +338,7 @@ def test_practice_problem_4(student, rng):
         )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_forward_matches_reference(student, reference, device, rng):
     """Forward pass z -> (x, log_det) matches the reference for several shapes and dtypes."""
     for batch, channels, height, width, dtype in CASES:
@@ -324,7 +360,7 @@ def test_forward_matches_reference(student, reference, device, rng):
         )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_inverse_matches_reference(student, reference, device, rng):
     """Inverse pass x -> (z, log_det) matches the reference for several shapes and dtypes."""
     for batch, channels, height, width, dtype in CASES:
@@ -371,8 +407,8 @@ def test_round_trip(student, device, rng):
             ld_forward + ld_inverse,
             torch.zeros(batch, dtype=dtype),
             what="forward log-det + inverse log-det (should be 0)",
-            misconceptions={MISSING_ABS: nan},
-            hint=WRONG_SIGN,
+            misconceptions={MISSING_ABS: nan, WRONG_SIGN: 2 * ld_forward},
+            hint=NO_CANCEL,
         )
 
 
@@ -408,12 +444,70 @@ def test_log_det_matches_jacobian(student, rng):
 
 
 @pytest.mark.points(1)
+def test_extreme_diagonal(student, reference, device, rng):
+    """|U_ii| from e^-80 to e^80 (float32), e^-600 to e^600 (float64): log-dets stay exact.
+
+    They are H*W*sum(log_abs_diag), finite, whatever W's entries do."""
+    for dtype in (torch.float32, torch.float64):
+        low, high = EXTREME_LOG[dtype]
+        z, params = _inputs(rng, 2, 3, 2, 3, dtype, device)
+        size = low + (high - low) * torch.rand(3, generator=rng, dtype=torch.float64)
+        log_abs_diag = (size * torch.tensor([-1.0, 1.0, -1.0], dtype=torch.float64)).to(dtype)
+        params = (*params[:4], log_abs_diag.to(device))
+        for function, sign in (("invertible_conv_forward", 1), ("invertible_conv_inverse", -1)):
+            _, ld_ref = getattr(reference, function)(z, *params)
+            _, log_det = _call_pair(student, function, z, params)
+            what = (
+                f"log-det of {function} with |U_ii| from e^-{high:g} to e^{high:g} "
+                f"({str(dtype).removeprefix('torch.')})"
+            )
+            _expect_log_det(
+                log_det,
+                ld_ref,
+                what=what,
+                misconceptions=lazy(_log_det_misconceptions, ld_ref, params, 6, sign),
+                hint=EXTREME_DIAGONAL,
+            )
+            expect_finite(log_det, what=what, hint=EXTREME_DIAGONAL)
+
+
+@pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """Gradients of W, the maps, log-dets (input, lower, upper, log_abs_diag) match the reference.
+
+    Compared in float64 with the reference's autograd: what training needs."""
+    trained = (2, 3, 5)  # lower, upper, log_abs_diag as arguments of the maps (z comes first)
+    params = _params(rng, 3, torch.float64, "cpu")
+    spec = gradient_spec(rng, reference.lu_weight(*params), wrt=(1, 2, 4))
+    expect_gradients(
+        student_gradients(student, "lu_weight", params, spec),
+        reference_gradients(reference.lu_weight, params, spec),
+        function="lu_weight",
+        names=PARAM_NAMES,
+        outputs=["W"],
+    )
+    for function, first in (("invertible_conv_forward", "z"), ("invertible_conv_inverse", "x")):
+        v, params = _inputs(rng, 2, 3, 2, 2, torch.float64, "cpu")
+        args = (v, *params)
+        spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=(0, *trained))
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function,
+            names=[first, *PARAM_NAMES],
+            outputs=["x" if first == "z" else "z", "log_det"],
+        )
+
+
+@pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shapes, dtype and device are preserved and inputs are not modified (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes, no stray device (needs correct values)."""
     for dtype in (torch.float32, torch.float64):
         z, params = _inputs(rng, 3, 3, 2, 5, dtype, device)
         for function in ("invertible_conv_forward", "invertible_conv_inverse"):
-            result = student.call_full(function, (z, *params), return_inputs=True)
+            result = student.call_full(
+                function, (z, *params), return_inputs=True, check_device=True
+            )
             got = expect_tuple(result.value, 2, function, "(tensor, log_det)")
             expected = getattr(reference, function)(z, *params)
             forward = "forward" in function
@@ -446,7 +540,8 @@ def test_structure(student, reference, device, rng):
                 [z, *params], result.inputs_after, function=function, names=[first, *PARAM_NAMES]
             )
             expect_finite(got[0], what=f"{function} output")
-        weight = student.call_full("lu_weight", params, return_inputs=True)
+            expect_clean_call(result, function=function, names=[first, *PARAM_NAMES])
+        weight = student.call_full("lu_weight", params, return_inputs=True, check_device=True)
         expect_close(
             weight.value,
             reference.lu_weight(*params),
@@ -455,3 +550,4 @@ def test_structure(student, reference, device, rng):
         )
         expect_structure(weight.value, reference.lu_weight(*params), what="W from lu_weight")
         expect_unchanged(params, weight.inputs_after, function="lu_weight", names=PARAM_NAMES)
+        expect_clean_call(weight, function="lu_weight", names=PARAM_NAMES)

@@ -3,7 +3,10 @@
 Inputs and flows are drawn per test from the run's seed (layers from grader.testing.layers);
 expected values come from `solutions`, cross-checked by independent oracles: round trip,
 finite-difference Jacobian + slogdet of the student's own composed map, and the exact
-Gaussian density N(b, A A^T) of a flow made of affine layers only.
+Gaussian density N(b, A A^T) of a flow made of affine layers only, also far in its tails.
+Gradients are compared with the reference's; the structure test runs under the
+virtual-device check and the worker's watch for in-place writes into the log-dets the
+layers return.
 """
 
 from __future__ import annotations
@@ -26,9 +29,28 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import MisconceptionSource, fail, lazy, part_of
+from grader.testing.checks import (
+    MisconceptionSource,
+    expect_clean_call,
+    fail,
+    lazy,
+    missing_term_misconceptions,
+    part_of,
+)
 from grader.testing.flows import ConstantConditioner
-from grader.testing.layers import AffineCoupling, Reverse, affine_flow, random_flow
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
+from grader.testing.layers import (
+    Reverse,
+    SinhArcsinh,
+    SinhArcsinhCoupling,
+    affine_flow,
+    random_flow,
+)
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 # (B, d, depth, dtype)
@@ -94,6 +116,16 @@ DENSITY_USES_FORWARD = (
 DENSITY_SIGN = (
     "log p_X(x) = log p_Z(z) + log|det dz/dx|: add the inverse pass's log-det, do not subtract it"
 )
+LOG_SPACE = (
+    "work in log space: far in the tails exp(log N(z; 0, I)) underflows to 0 while the "
+    "log-density itself is an ordinary number; never form the density and take its log"
+)
+NO_CANCEL = (
+    "the totals must cancel: each layer's inverse log-det is minus its forward one, so sum "
+    "all of them (no products, no overwriting) in both passes"
+)
+# |z| in the far-tail check: the density underflows, the log-density does not.
+FAR = {torch.float32: 15.0, torch.float64: 40.0}
 DENSITY_NO_LOG_DET = (
     "log p_X(x) = log p_Z(z) + log|det dz/dx|: the change-of-variables term is missing"
 )
@@ -127,14 +159,16 @@ def _log_det_misconceptions(log_dets: list[Tensor], like: Tensor) -> dict[str, T
     if not log_dets:
         return {}
     total = _total(log_dets, like)
-    return _merge_ambiguous(
-        {
-            BATCH_SUM: total.sum(),
-            ADD_LOG_DETS: torch.stack(log_dets).prod(0),
-            LAST_ONLY: log_dets[-1],
-            FIRST_ONLY: log_dets[0],
-        }
-    )
+    wrong = {
+        BATCH_SUM: total.sum(),
+        ADD_LOG_DETS: torch.stack(log_dets).prod(0),
+        LAST_ONLY: log_dets[-1],
+        FIRST_ONLY: log_dets[0],
+    }
+    name = lambda k: f"the log-det of layers[{k}] ({len(log_dets)} layers)"  # noqa: E731
+    for hint, value in missing_term_misconceptions(total, torch.stack(log_dets), name):
+        wrong.setdefault(hint, value)
+    return _merge_ambiguous(wrong)
 
 
 def _merge_ambiguous(misconceptions: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -203,7 +237,12 @@ def _density_misconceptions(layers, x) -> dict[str, Tensor]:
     fwd_log_det = _total(fwd_lds, x).double()
     z_order, order_lds = _run(layers, x, "inverse", "given")
     correct = _base_log_prob(z) + log_det
-    return {
+    name = lambda k: f"the log-det of layers[{k}]"  # noqa: E731
+    terms = torch.stack(order_lds) if order_lds else log_det.new_zeros(0, *log_det.shape)
+    wrong = dict(missing_term_misconceptions(correct, terms.double(), name))
+    density = torch.exp(-0.5 * z.double() ** 2).prod(-1) / (2 * math.pi) ** (0.5 * d)
+    wrong[LOG_SPACE] = torch.log(density) + log_det
+    return wrong | {
         MISSING_CONSTANT: correct + 0.5 * d * LOG_2PI,
         ONE_CONSTANT: correct + 0.5 * (d - 1) * LOG_2PI,
         MISSING_HALF: correct - 0.5 * squared,
@@ -256,52 +295,75 @@ def _call_pair(student: Any, function: str, layers, v: Tensor):
 # ------------------------------------------------------------------ tests
 
 
+def _worked_flow() -> tuple[list[Any], Tensor, Tensor]:
+    """The flow of the worked example and, computed by hand with `math`, where it sends
+    z = (1, 3) and its log-det. Layers: a coupling that keeps feature 0 and maps feature 1
+    by sinh(2 asinh(v) + 0.5); Reverse; the elementwise map with (a, b) = (-log 2, 0) for
+    feature 0 and (0, 1) for feature 1, i.e. (sinh(asinh(v) / 2), sinh(asinh(v) + 1))."""
+    layers = [
+        SinhArcsinhCoupling(ConstantConditioner([math.log(2.0)], [0.5]), kept=[0], moved=[1]),
+        Reverse(),
+        SinhArcsinh([-math.log(2.0), 0.0], [0.0, 1.0]),
+    ]
+    moved = math.sinh(2.0 * math.asinh(3.0) + 0.5)  # layer 1, feature 1; feature 0 stays 1
+    first, second = math.sinh(math.asinh(moved) / 2.0), math.sinh(math.asinh(1.0) + 1.0)
+
+    def log_slope(log_tail: float, before: float, after: float) -> float:
+        return log_tail + 0.5 * math.log1p(after * after) - 0.5 * math.log1p(before * before)
+
+    log_det = (
+        log_slope(math.log(2.0), 3.0, moved)
+        + log_slope(-math.log(2.0), moved, first)
+        + log_slope(0.0, 1.0, second)
+    )
+    x = torch.tensor([[first, second]], dtype=torch.float64)
+    return layers, x, torch.tensor([log_det], dtype=torch.float64)
+
+
 @pytest.mark.points(1)
 def test_worked_example(student):
-    """Coupling (log s=0.5, t=2), Reverse, coupling (log s=log 2, t=-1) on z=(1, 3) by hand."""
-    layers = [
-        AffineCoupling(ConstantConditioner([0.5], [2.0])),
-        Reverse(),
-        AffineCoupling(ConstantConditioner([math.log(2.0)], [-1.0])),
-    ]
+    """A sinh-arcsinh coupling, Reverse and an elementwise sinh-arcsinh map on z = (1, 3)."""
+    layers, x_hand, log_det_hand = _worked_flow()
     z = torch.tensor([[1.0, 3.0]], dtype=torch.float64)
-    x_hand = torch.tensor([[3.0 * math.exp(0.5) + 2.0, 1.0]], dtype=torch.float64)
-    log_det_hand = torch.tensor([0.5 + math.log(2.0)], dtype=torch.float64)
     x, log_det = _call_pair(student, "compose_forward", layers, z)
     forward_misc = lazy(_forward_misconceptions, layers, z)
     expect_close(
         x,
         x_hand,
-        what="x for z = (1, 3): (1, 6.946) -> reversed (6.946, 1) -> (6.946, 2*1 - 1 = 1)",
+        what=f"x for z = (1, 3) (expected ({x_hand[0, 0]:.4f}, {x_hand[0, 1]:.4f}))",
         misconceptions=part_of(forward_misc, 0),
     )
     _expect_batch_values(
         log_det,
         log_det_hand,
-        what="log|det dx/dz| = 0.5 + 0 + log 2 ~= 1.193 for that flow",
+        what=f"log|det dx/dz| of that flow (expected {log_det_hand[0]:.4f}: the layers' "
+        "log-dets added)",
         misconceptions=part_of(forward_misc, 1),
     )
     back, inverse_log_det = _call_pair(student, "compose_inverse", layers, x_hand)
     inverse_misc = lazy(_inverse_misconceptions, layers, x_hand)
     expect_close(
-        back, z, what="z = inverse(x) for x = (6.946, 1)", misconceptions=part_of(inverse_misc, 0)
-    )
+        back, z, what="z = inverse(x) for that x (expected (1, 3))",
+        misconceptions=part_of(inverse_misc, 0),
+    )  # fmt: skip
     _expect_batch_values(
         inverse_log_det,
         -log_det_hand,
-        what="log|det dz/dx| for x = (6.946, 1) (expected -1.193)",
+        what=f"log|det dz/dx| for that x (expected {-log_det_hand[0]:.4f})",
         misconceptions=part_of(inverse_misc, 1),
     )
     log_prob = student.flow_log_prob(layers, x_hand)
+    expected = -5.0 - LOG_2PI - log_det_hand
     _expect_batch_values(
         log_prob,
-        torch.tensor([-5.0 - LOG_2PI - 0.5 - math.log(2.0)], dtype=torch.float64),
-        what="log p_X(x) = log N((1, 3); 0, I) - 1.193 = -5 - log(2 pi) - 1.193 ~= -8.031",
+        expected,
+        what=f"log p_X(x) = log N((1, 3); 0, I) + log|det dz/dx| = -5 - log(2 pi) "
+        f"{-log_det_hand[0]:+.4f} = {expected[0]:.4f}",
         misconceptions=lazy(_density_misconceptions, layers, x_hand),
     )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_forward_matches_reference(student, reference, device, rng):
     """compose_forward z -> (x, log_det) matches the reference for several flows and dtypes."""
     for batch, d, depth, dtype in CASES:
@@ -321,7 +383,7 @@ def test_forward_matches_reference(student, reference, device, rng):
         )
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_inverse_matches_reference(student, reference, device, rng):
     """compose_inverse x -> (z, log_det) matches the reference for several flows and dtypes."""
     for batch, d, depth, dtype in CASES:
@@ -397,8 +459,8 @@ def test_round_trip(student, device, rng):
             ld_forward + ld_inverse,
             torch.zeros(batch, dtype=dtype),
             what="forward log-det + inverse log-det (should be 0)",
-            hint="the totals must cancel: each layer's inverse log-det is minus its forward "
-            "one, so sum all of them (no products, no overwriting) in both passes",
+            misconceptions={INVERSE_SUBTRACTED: 2 * ld_forward},  # the same sign in both
+            hint=NO_CANCEL,
         )
 
 
@@ -431,8 +493,59 @@ def test_log_det_matches_jacobian(student, rng):
 
 
 @pytest.mark.points(1)
+def test_far_tails(student, device, rng):
+    """Far in the tails (|z| ~ 15 in float32, ~40 in float64) log p_X(x) is the exact Gaussian's.
+
+    The density itself underflows to 0; its logarithm is an ordinary number."""
+    for dtype in (torch.float32, torch.float64):
+        seed = int(torch.randint(0, 2**31, (1,), generator=rng))
+        layers = affine_flow(3, seed, depth=5)
+        direction = torch.randn(4, 3, generator=rng, dtype=torch.float64)
+        z = FAR[dtype] * direction / direction.norm(dim=-1, keepdim=True)
+        x, _ = _run(layers, z, "forward", "given")
+        x = x.to(dtype).to(device)
+        what = (
+            f"log p_X(x) far in the tails (|z| = {FAR[dtype]:g}, "
+            f"{str(dtype).removeprefix('torch.')}) vs the exact Gaussian log N(x; b, A A^T)"
+        )
+        got = student.flow_log_prob(layers, x)
+        _expect_batch_values(
+            got,
+            _gaussian_oracle(layers, x).to(dtype),
+            what=what,
+            misconceptions=lazy(_density_misconceptions, layers, x),
+            hint=LOG_SPACE,
+        )
+        expect_finite(got, what=what, hint=LOG_SPACE)
+
+
+@pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """Gradients of the composed maps, log-dets and log-density match the reference's (float64)."""
+    for function, first in (
+        ("compose_forward", "z"),
+        ("compose_inverse", "x"),
+        ("flow_log_prob", "x"),
+    ):
+        v, layers = _inputs(rng, 3, 4, 6, torch.float64, "cpu")
+        args = (layers, v)
+        spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=(1,))
+        outputs = ["log p_X(x)"] if function == "flow_log_prob" else [
+            "x" if first == "z" else "z", "log_det"]  # fmt: skip
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function,
+            names=["layers", first],
+            outputs=outputs,
+        )
+
+
+@pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shape, dtype, device kept, inputs unchanged, empty flow = identity (needs correct values)."""
+    """Shape, dtype, device kept; no in-place writes or stray device; empty flow = identity.
+
+    In-place writes count into the layers' returned log-dets too (needs correct values)."""
     for dtype in (torch.float32, torch.float64):
         v, layers = _inputs(rng, 3, 4, 5, dtype, device)
         for flow in (layers, []):
@@ -442,7 +555,7 @@ def test_structure(student, reference, device, rng):
 def _check_structure(student, reference, layers, v: Tensor) -> None:
     label = f"{len(layers)} layers" if layers else "an empty flow (the identity)"
     for function in ("compose_forward", "compose_inverse", "flow_log_prob"):
-        result = student.call_full(function, (layers, v), return_inputs=True)
+        result = student.call_full(function, (layers, v), return_inputs=True, check_device=True)
         expected = getattr(reference, function)(layers, v)
         if function == "flow_log_prob":
             got, expected_parts = (result.value,), (expected,)
@@ -470,9 +583,6 @@ def _check_structure(student, reference, layers, v: Tensor) -> None:
             )
             expect_structure(part, want, what=f"output {index + 1} of {function}, {describe(v)}")
             expect_finite(part, what=f"output {index + 1} of {function}")
-        expect_unchanged(
-            [layers, v],
-            result.inputs_after,
-            function=function,
-            names=["layers", "z" if function == "compose_forward" else "x"],
-        )
+        names = ["layers", "z" if function == "compose_forward" else "x"]
+        expect_unchanged([layers, v], result.inputs_after, function=function, names=names)
+        expect_clean_call(result, function=function, names=names)

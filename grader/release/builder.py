@@ -11,6 +11,11 @@ With `reveal` (`grade release --reveal-after-due`), the references of those exer
 are added encrypted, one Fernet key each (`grader.reveal`); the keys are written to a
 file beside the kit, never inside it. The encrypted blobs hold no readable code.
 
+The kit's `grader/quiz/solvers.py` keeps the solvers' names and nothing else
+(`KIT_SOLVERS`): solvers compute answer keys (closed forms of graded maps, some by calling
+the reference), and in the kit every practice template carries a precomputed table while
+exam quizzes carry no key at all, so no solver is ever run there.
+
 Before the kit is declared built, `grader.release.audit` scans every file of it for
 reference function bodies and hidden test source; a leak deletes the kit and fails.
 """
@@ -46,6 +51,40 @@ inputs, with the same feedback as real grading. Your instructor grades your subm
 with hidden tests on fresh random inputs; `grade` tells you which tests have no public
 check. Quizzes are in `quizzes/`.
 """
+
+
+KIT_SOLVERS = '''"""Answer keys of parameterised questions: not part of the student kit.
+
+In the kit every practice template carries a table of precomputed variants (keys included,
+see `grader.quiz.tables`) and exam quizzes carry no key, so no solver runs here. The names
+stay, so that the quiz files validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from grader.quiz.errors import QuizError
+
+Params = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The key for one drawn variant: a number or an expression (text), plus mistake values."""
+
+    answer: float | str
+    misconceptions: dict[str, float | str] = field(default_factory=dict)
+
+
+def _not_in_kit(params: Params) -> NoReturn:
+    raise QuizError("the student kit holds no answer keys for parameterised questions")
+
+
+SOLVERS: dict[str, Callable[[Params], Solution]] = dict.fromkeys({names!r}, _not_in_kit)
+'''
 
 
 class ReleaseError(RuntimeError):
@@ -150,10 +189,17 @@ def _copy_tree(root: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True)
     shutil.copytree(root / "grader", out_dir / "grader", ignore=_ignore)
     shutil.copytree(root / "exercises", out_dir / "exercises", ignore=_ignore)
+    _write_kit_solvers(out_dir / "grader" / "quiz" / "solvers.py")
     for name in TOP_LEVEL_FILES:
         if (root / name).is_file():
             shutil.copy2(root / name, out_dir / name)
     (out_dir / KIT_README).write_text(KIT_TEXT, encoding="utf-8")
+
+
+def _write_kit_solvers(target: Path) -> None:
+    from grader.quiz.solvers import SOLVERS
+
+    target.write_text(KIT_SOLVERS.format(names=tuple(sorted(SOLVERS))), encoding="utf-8")
 
 
 def _write_vectors(out_dir: Path) -> dict[str, str]:

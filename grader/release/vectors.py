@@ -8,13 +8,17 @@ description, points and recorded calls; a kit replays them against the student's
 (`grader.grading.public`). Inputs are drawn from a fixed public seed, never from the
 fresh seeds of graded runs, and neither test source nor reference code is stored.
 
+Calls in the gradient call mode record their cotangents and the reference's gradients;
+calls with `check_device` record that flag, so that the kit runs the same checks. The
+reference runs under the worker's watch (`grader.runner.watch`) too, so a hidden test that
+counts trusted calls sees the reference's counts.
+
 A test whose calls cannot all be stored as plain data, or that does not pass against the
 reference, gets no public vectors: the kit reports it as graded by the instructor only.
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 from dataclasses import dataclass, field
@@ -31,8 +35,12 @@ from grader.exercises import Exercise
 from grader.grading.hidden import run_hidden_pytest
 from grader.release.encoding import Encoder, Unencodable
 from grader.release.vector_file import MANIFEST_KEY
-from grader.runner.client import CallResult, FunctionProxy
+from grader.runner.client import CallResult, FunctionProxy, GradientResult
 from grader.runner.errors import StudentRaised
+from grader.runner.gradients import GradientSpec, gradient_call
+from grader.runner.preload import ARGUMENT_MODULES
+from grader.runner.tensor_pickle import as_received
+from grader.runner.watch import CallWatch
 
 PUBLIC_SEED = 20_240_229
 MAX_CALLS_PER_TEST = 200
@@ -51,19 +59,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return type(value)(_plain(v) for v in value)
     return value
-
-
-def _sent(value: Any) -> Any:
-    """What the worker would receive: detached tensor copies and copied modules."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, torch.nn.Module):
-        return copy.deepcopy(value)
-    if isinstance(value, tuple | list):
-        return type(value)(_sent(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _sent(v) for k, v in value.items()}
-    return copy.deepcopy(value)
 
 
 class RecordingStudent(FunctionProxy):
@@ -85,33 +80,82 @@ class RecordingStudent(FunctionProxy):
         *,
         timeout: float | None = None,
         return_inputs: bool = False,
+        check_device: bool = False,
+        gradients: GradientSpec | None = None,
     ) -> CallResult:
         kwargs = kwargs or {}
         record = self.records.setdefault(self.current, _TestRecord())
         entry: dict[str, Any] = {"function": function, "check_inputs": return_inputs}
+        entry["check_device"] = check_device
         try:
             entry["args"] = self._encoder.encode(tuple(args))
             entry["kwargs"] = self._encoder.encode(dict(kwargs))
+            if gradients is not None:
+                entry["gradients"] = self._encoder.encode(_spec_data(gradients))
         except Unencodable as err:
             record.unencodable = record.unencodable or str(err)
-        call_args, call_kwargs = _sent(tuple(args)), _sent(dict(kwargs))
+        call_args, call_kwargs = as_received(tuple(args)), as_received(dict(kwargs))
+        reference = getattr(self._reference, function)
+        watch = CallWatch(call_args, call_kwargs, ARGUMENT_MODULES)
+        report: list[dict[str, Any]] | None = None
         try:
-            value = _plain(getattr(self._reference, function)(*call_args, **call_kwargs))
+            with watch:
+                if gradients is None:
+                    raw = reference(*call_args, **call_kwargs)
+                else:
+                    raw, report = gradient_call(reference, call_args, call_kwargs, gradients)
         except Exception as err:
             entry["raises"] = True
             entry["error_type"] = type(err).__name__
             record.calls.append(entry)
             raise StudentRaised(function, f"{type(err).__name__}: {err}") from None
+        value = _plain(raw)
+        grads = None if report is None else _gradient_results(report)
         try:
             entry["expected"] = self._encoder.encode(value)
+            if grads is not None:
+                entry["expected_gradients"] = self._encoder.encode(_gradients_data(grads))
         except Unencodable as err:
             record.unencodable = record.unencodable or str(err)
         record.calls.append(entry)
         inputs = [_plain(a) for a in call_args] if return_inputs else None
-        return CallResult(value, "", inputs)
+        return CallResult(value, "", inputs, dict(watch.calls), gradients=grads)
 
     def close(self) -> None:
         pass
+
+
+def _spec_data(spec: GradientSpec) -> dict[str, Any]:
+    """A gradient spec as plain data (see `spec_from_data`)."""
+    return {
+        "wrt": [list(path) for path in spec.wrt],
+        "params": spec.params,
+        "cotangents": [[list(path), tensor] for path, tensor in spec.cotangents],
+    }
+
+
+def spec_from_data(data: dict[str, Any]) -> GradientSpec:
+    """The `GradientSpec` that `_spec_data` stored."""
+    wrt = tuple((str(kind), key) for kind, key in data["wrt"])
+    cotangents = tuple((tuple(int(i) for i in path), tensor) for path, tensor in data["cotangents"])
+    return GradientSpec(wrt, cotangents, bool(data["params"]))  # type: ignore[arg-type]
+
+
+def _gradient_results(report: list[dict[str, Any]]) -> tuple[GradientResult, ...]:
+    results = []
+    for entry in report:
+        wrt = {k: None if g is None else _plain(g) for k, g in entry.get("wrt", {}).items()}
+        results.append(GradientResult(entry["output"], entry["state"], wrt))
+    return tuple(results)
+
+
+def _gradients_data(grads: tuple[GradientResult, ...]) -> list[dict[str, Any]]:
+    return [{"output": g.output, "state": g.state, "wrt": dict(g.wrt)} for g in grads]
+
+
+def gradients_from_data(data: list[dict[str, Any]]) -> tuple[GradientResult, ...]:
+    """The reference's gradients that `_gradients_data` stored."""
+    return tuple(GradientResult(g["output"], g["state"], dict(g["wrt"])) for g in data)
 
 
 class _CurrentTest:

@@ -17,12 +17,13 @@ import pickle
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from grader.runner import errors, protocol, tensor_pickle
 from grader.runner.limits import Limits, size_text
+from grader.runner.preload import ARGUMENT_MODULES
 from grader.runner.source import BadSubmission, SubmittedFile, read_submission
 from grader.runner.zygote import Spawned, WorkerSpec, Zygote
 
@@ -87,13 +88,36 @@ class _Worker:
 
 
 @dataclass(frozen=True)
+class GradientResult:
+    """What back-propagating one output gave (see `grader.runner.gradients` for `state`):
+    `wrt` maps an input's path (`args[0]`, `args[1].w1`) to its gradient, or None where
+    the output does not depend on that input; `detail` is the type, shape or error text."""
+
+    output: str
+    state: str
+    wrt: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class CallResult:
     """A decoded return value, the student's printed output, and (if asked) the inputs
-    as they were after the call."""
+    as they were after the call.
+
+    From the worker's watch (`grader.runner.watch`): `calls` counts the calls of each
+    trusted method by path (`{"args[1].forward": 2}`), `writes` lists the tensors written
+    in place: `writes["inputs"]` argument tensors, `writes["returned"]` tensors returned
+    by trusted methods. `device_problems` (only for `check_device` calls on the CPU) says
+    what a GPU would have refused; `gradients` (only in the gradient call mode) holds one
+    `GradientResult` per output asked for."""
 
     value: Any
     stdout: str
     inputs_after: list[Any] | None
+    calls: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, list[str]] = field(default_factory=dict)
+    device_problems: tuple[str, ...] = ()
+    gradients: tuple[GradientResult, ...] | None = None
 
 
 class FunctionProxy:
@@ -120,7 +144,11 @@ class FunctionProxy:
         *,
         timeout: float | None = None,
         return_inputs: bool = False,
+        check_device: bool = False,
+        gradients: Any = None,
     ) -> CallResult:
+        """`check_device`: run under the virtual-device check (CPU grading only);
+        `gradients`: a `grader.runner.gradients.GradientSpec` for the gradient call mode."""
         raise NotImplementedError
 
 
@@ -141,8 +169,12 @@ class StudentModule(FunctionProxy):
         *,
         limits: Limits | None = None,
         budget: Budget | None = None,
+        trusted: tuple[str, ...] = ARGUMENT_MODULES,
     ) -> None:
+        """`trusted`: modules whose objects, passed as arguments, the worker watches (their
+        methods' calls are counted, writes into what they return are reported)."""
         self._submission = submission if isinstance(submission, SubmittedFile) else Path(submission)
+        self._trusted = tuple(trusted)
         self._module_name = module_name
         self._zygote = zygote
         self._device = device
@@ -167,6 +199,8 @@ class StudentModule(FunctionProxy):
         *,
         timeout: float | None = None,
         return_inputs: bool = False,
+        check_device: bool = False,
+        gradients: Any = None,
     ) -> CallResult:
         """Run the call in the worker (see `FunctionProxy`)."""
         worker = self._ready_worker(function)
@@ -182,6 +216,9 @@ class StudentModule(FunctionProxy):
             "device": self._device,
             "return_inputs": return_inputs,
             "ack": bool(built),
+            "trusted": self._trusted,
+            "check_device": check_device,
+            "gradients": gradients,
         }
         limit = self._call_timeout if timeout is None else timeout
         try:
@@ -382,10 +419,14 @@ class StudentModule(FunctionProxy):
             inputs_after = (
                 None if inputs is None else self._place(protocol.decode_value(inputs, buffers))
             )
-        except (protocol.ProtocolError, ValueError, RecursionError) as err:
+            calls, writes = _decode_watch(header.get("watch"))
+            grads = header.get("gradients")
+            gradients = None if grads is None else _decode_gradients(grads, buffers)
+            problems = _texts(header.get("device_problems", []), 8)
+        except (protocol.ProtocolError, ValueError, RecursionError, TypeError) as err:
             self._discard_worker()
             raise errors.StudentCrashed(function, f"unreadable reply: {err}") from None
-        return CallResult(value, stdout, inputs_after)
+        return CallResult(value, stdout, inputs_after, calls, writes, problems, gradients)
 
     def _place(self, value: Any) -> Any:
         """Move returned tensors to the grading device when the worker reported that device."""
@@ -403,6 +444,45 @@ class StudentModule(FunctionProxy):
         if isinstance(value, list):
             return [self._place(v) for v in value]
         return value
+
+
+def _texts(value: Any, limit: int, length: int = 600) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise protocol.ProtocolError("malformed list of texts")
+    return tuple(str(item)[:length] for item in value[:limit])
+
+
+def _decode_watch(node: Any) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """The watch report: call counts by path and the paths written in place."""
+    if node is None:
+        return {}, {}
+    if not isinstance(node, dict):
+        raise protocol.ProtocolError("malformed watch report")
+    raw_calls = node.get("calls", {})
+    raw_writes = node.get("writes", {})
+    if not isinstance(raw_calls, dict) or not isinstance(raw_writes, dict):
+        raise protocol.ProtocolError("malformed watch report")
+    calls = {str(k)[:200]: int(v) for k, v in list(raw_calls.items())[:256] if type(v) is int}
+    writes = {key: list(_texts(raw_writes.get(key, []), 16, 200)) for key in ("inputs", "returned")}
+    return calls, writes
+
+
+def _decode_gradients(nodes: Any, buffers: list[bytes]) -> tuple[GradientResult, ...]:
+    """One `GradientResult` per reported output; every gradient rebuilt as plain data."""
+    if not isinstance(nodes, list) or len(nodes) > 64:
+        raise protocol.ProtocolError("malformed gradient report")
+    results = []
+    for node in nodes:
+        if not isinstance(node, dict) or not isinstance(node.get("wrt", {}), dict):
+            raise protocol.ProtocolError("malformed gradient report")
+        wrt = {
+            str(name)[:200]: None if grad is None else protocol.decode_value(grad, buffers)
+            for name, grad in list(node.get("wrt", {}).items())[:256]
+        }
+        detail = node.get("type") or node.get("error") or node.get("shape") or ""
+        output, state = str(node.get("output", ""))[:100], str(node.get("state", ""))[:20]
+        results.append(GradientResult(output, state, wrt, str(detail)[:600]))
+    return tuple(results)
 
 
 def _file_too_large(error: str) -> bool:

@@ -51,7 +51,32 @@ class StudentRaised(StudentError):
         return Feedback(
             checked=f"calling {self.function}",
             differs=f"your code raised {self.detail}{where}",
+            hint=_known_cause(self.detail),
         )
+
+
+DEVICE_ERRORS = ("Expected all tensors to be on the same device", "is not on the expected device")
+DEVICE_HINT = (
+    "a tensor your code created is on another device than the inputs (on a GPU: the CPU, "
+    "where torch.eye(c), torch.zeros(n) and torch.tensor(...) put it without device=); "
+    "create it on the input's device: torch.eye(c, device=x.device, dtype=x.dtype), "
+    "x.new_zeros(n), torch.zeros_like(x)"
+)
+NUMPY_ERRORS = ("can't convert cuda", "Can't call numpy() on Tensor that requires grad")
+NUMPY_HINT = (
+    "stay in torch: numpy needs a CPU tensor without autograd, so .numpy() breaks on a GPU "
+    "and cuts the gradient a training step needs"
+)
+
+
+def _known_cause(detail: str) -> str | None:
+    """A hint for errors whose cause is known from torch's message alone (a GPU run of code
+    that was only ever tried on the CPU, or numpy inside a function that must train)."""
+    if any(text in detail for text in DEVICE_ERRORS):
+        return DEVICE_HINT
+    if any(text in detail for text in NUMPY_ERRORS):
+        return NUMPY_HINT
+    return None
 
 
 class StudentTimeout(StudentError):

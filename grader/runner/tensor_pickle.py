@@ -43,6 +43,13 @@ def dumps(value: Any) -> bytes:
     return buffer.getvalue()
 
 
+def as_received(value: Any) -> Any:
+    """`value` as a worker receives it: the same pickle round trip a request takes (fresh,
+    detached tensor copies; modules with copied state). For running trusted code on the
+    arguments exactly as student code gets them (the release recorder, reference gradients)."""
+    return pickle.loads(dumps(value))
+
+
 def rebuild_tensor(dtype: str, shape: tuple[int, ...], data: bytes) -> torch.Tensor:
     """The tensor `_reduce_plain` took apart: a fresh, writable, resizable, contiguous CPU
     tensor with its own storage (as `torch.load` would give)."""

@@ -10,11 +10,19 @@ Conversation (trusted side first):
     worker  -> {"status": "ready"} | {"status": "broken", "message"}
                | {"status": "sandbox-failed", "message"}
     then per call:
-    trusted -> pickle {"function", "args", "kwargs", "device", "return_inputs", "ack"}
+    trusted -> pickle {"function", "args", "kwargs", "device", "return_inputs", "ack",
+                       "trusted", "check_device", "gradients"}
     worker  -> {"status": "started"}                   only when "ack" asks for it
-    worker  -> {"status": "ok", "value": node[, "inputs": node]} | {"status": "raised", ...}
-               | {"status": "missing"} | {"status": "signature", "error"}
-               | {"status": "not-implemented"}
+    worker  -> {"status": "ok", "value": node, "watch": {...}[, "inputs": node]
+                [, "device_problems": [...]][, "gradients": [...]]}
+               | {"status": "raised", ...} | {"status": "missing"}
+               | {"status": "signature", "error"} | {"status": "not-implemented"}
+
+Every call is watched (`watch.CallWatch`: calls of the trusted objects named by the module
+prefixes in "trusted", in-place writes into tensors the student did not create). With
+"check_device" on a CPU worker the call runs under `device_check.VirtualDevice`; with
+"gradients" (a `gradients.GradientSpec`) it runs in the gradient call mode and every
+gradient comes back as a plain array.
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ import traceback
 import types
 from typing import Any
 
-from grader.runner import confine, protocol, tensor_pickle  # noqa: F401 - unpickled here
+from grader.runner import confine, gradients, protocol, tensor_pickle  # noqa: F401 - unpickled
+from grader.runner.device_check import VirtualDevice
 from grader.runner.limits import Limits, apply_rlimits
+from grader.runner.watch import CallWatch
 
 FORBIDDEN_MODULES = ("solutions", "grader.hidden")
 
@@ -212,8 +222,20 @@ def _call(module: types.ModuleType, request: dict[str, Any], display: str) -> tu
     mismatch = _signature_mismatch(function, args, kwargs)
     if mismatch is not None:
         return {"status": "signature", "error": mismatch}, []
+    watch = CallWatch(args, kwargs, tuple(request.get("trusted", ())))
+    spec = request.get("gradients")
+    virtual = VirtualDevice(args, kwargs, display) if _checks_device(request, device) else None
+    grads: list[dict[str, Any]] | None = None
     try:
-        value = function(*args, **kwargs)
+        with watch:
+            if spec is not None:
+                value, grads = gradients.gradient_call(function, args, kwargs, spec)
+            elif virtual is not None:
+                with virtual:
+                    value = function(*args, **kwargs)
+                virtual.check_outputs(value)
+            else:
+                value = function(*args, **kwargs)
     except NotImplementedError:
         return {"status": "not-implemented"}, []
     except BaseException as err:
@@ -224,9 +246,33 @@ def _call(module: types.ModuleType, request: dict[str, Any], display: str) -> tu
         }, []
     buffers: list[bytes] = []
     header: dict[str, Any] = {"status": "ok", "value": protocol.encode_value(value, buffers)}
+    header["watch"] = watch.report()
     if request.get("return_inputs"):
         header["inputs"] = protocol.encode_value(list(args), buffers)
+    if virtual is not None:
+        header["device_problems"] = virtual.problems
+    if grads is not None:
+        header["gradients"] = _encode_gradients(grads, buffers)
     return header, buffers
+
+
+def _checks_device(request: dict[str, Any], device: str) -> bool:
+    """The virtual-device check runs where the device cannot catch the slips itself."""
+    return bool(request.get("check_device")) and device == "cpu"
+
+
+def _encode_gradients(report: list[dict[str, Any]], buffers: list[bytes]) -> list[dict[str, Any]]:
+    """Gradients as plain array nodes (None stays None: the output does not use that input)."""
+    encoded = []
+    for entry in report:
+        entry = dict(entry)
+        if "wrt" in entry:
+            entry["wrt"] = {
+                name: None if grad is None else protocol.encode_value(grad, buffers)
+                for name, grad in entry["wrt"].items()
+            }
+        encoded.append(entry)
+    return encoded
 
 
 def _signature_mismatch(function: Any, args: Any, kwargs: dict[str, Any]) -> str | None:

@@ -3,12 +3,15 @@
 Hidden tests use:
     @pytest.mark.points(2)            how much a test is worth (default 1)
     fixtures  student, reference, device, rng, dtype_cases
-    checks    expect_close, expect_structure, expect_tuple, expect_unchanged, expect_finite
+    checks    expect_close, expect_structure, expect_tuple, expect_unchanged, expect_finite,
+              expect_clean_call (the worker's watch and virtual-device reports)
+    gradients grader.testing.gradients (gradient_spec, reference_gradients, expect_gradients)
 """
 
 from grader.testing.checks import (
     CheckFailed,
     describe,
+    expect_clean_call,
     expect_close,
     expect_finite,
     expect_map_outputs,
@@ -21,6 +24,7 @@ from grader.testing.checks import (
 __all__ = [
     "CheckFailed",
     "describe",
+    "expect_clean_call",
     "expect_close",
     "expect_finite",
     "expect_map_outputs",

@@ -9,6 +9,7 @@ Nothing here prints test code or reference code.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -137,7 +138,79 @@ def expect_close(
     differs = f"{count}; {_first_difference(got_cmp, exp_cmp, bad)}{max_error}"
     if not bool(torch.isfinite(got_cmp[torch.isfinite(exp_cmp)]).all()):
         differs += "; your result has inf/NaN where the reference is finite"
-    fail(what, differs, _match_misconception(tensor, expected, misconceptions) or hint)
+    named = (
+        _precision_hint(tensor, got_cmp, expected, exp_cmp)
+        or _batch_sum_hint(got_cmp, exp_cmp)
+        or _match_misconception(tensor, expected, misconceptions)
+    )
+    fail(what, differs, named or hint)
+
+
+PRECISION = (
+    "your result agrees with the reference only to float32 precision (about 7 significant "
+    "digits) although the input is float64: the computation lost precision somewhere — a "
+    "downcast (.float(), torch.tensor(...) or torch.zeros(...) without dtype=x.dtype, a "
+    "float32 constant) or a tiny constant added (an eps); keep every step in the input's dtype"
+)
+BATCH_SUM = (
+    "every entry of your result equals the sum over the whole batch: sum over the feature "
+    "dimensions only (dim=-1), so that each sample keeps its own value"
+)
+BATCH_MEAN = (
+    "every entry of your result equals the mean over the whole batch: each sample keeps its "
+    "own value; reduce over the feature dimensions only (dim=-1)"
+)
+
+
+def _precision_hint(
+    tensor: torch.Tensor, got64: torch.Tensor, expected: torch.Tensor, exp64: torch.Tensor
+) -> str | None:
+    """PRECISION when a float64 result misses float64 tolerance but meets float32's (scaled
+    to the result's magnitude): the signature of a float32 step inside a float64 computation.
+    Checked before any misconception, so no structural hint is blamed for rounding."""
+    if expected.dtype != torch.float64 or tensor.dtype != torch.float64:
+        return None
+    finite = torch.isfinite(exp64)
+    if not bool(finite.any()) or not bool(torch.equal(finite, torch.isfinite(got64))):
+        return None
+    rtol, atol = DEFAULT_TOLERANCES[torch.float32]
+    scale = max(1.0, float(exp64[finite].abs().max()))
+    close = torch.isclose(got64[finite], exp64[finite], rtol=rtol, atol=atol * scale)
+    return PRECISION if bool(close.all()) else None
+
+
+def _batch_sum_hint(got64: torch.Tensor, exp64: torch.Tensor) -> str | None:
+    """BATCH_SUM (or BATCH_MEAN) when a (B,) result holds the batch's total in every entry."""
+    if exp64.dim() != 1 or exp64.shape[0] < 2 or got64.shape != exp64.shape:
+        return None
+    rtol, atol = DEFAULT_TOLERANCES[torch.float32]
+    for reduced, text in ((exp64.sum(), BATCH_SUM), (exp64.mean(), BATCH_MEAN)):
+        if not bool(torch.isfinite(reduced)):
+            continue
+        if bool(torch.isclose(got64, reduced.expand_as(got64), rtol=rtol, atol=atol).all()):
+            return text
+    return None
+
+
+def missing_term_misconceptions(
+    total: torch.Tensor, terms: torch.Tensor, name: Callable[[int], str]
+) -> list[tuple[str, torch.Tensor]]:
+    """For a sum `total` = terms.sum(0) (terms: (K, *total.shape)), what leaving out one term
+    gives: (hint naming term k, total - terms[k]) for every term that is not ~0 (leaving out
+    a zero changes nothing, so it is no mistake to name)."""
+    wrong: list[tuple[str, torch.Tensor]] = []
+    total64, terms64 = total.detach().double(), terms.detach().double()
+    for k in range(terms64.shape[0]):
+        if bool((terms64[k].abs() <= 1e-9 * (1.0 + total64.abs())).all()):
+            continue
+        wrong.append(
+            (
+                f"one term of the sum is missing: {name(k)}; check the range of your loop "
+                "and that every term is added",
+                total64 - terms64[k],
+            )
+        )
+    return wrong
 
 
 def _match_misconception(
@@ -216,6 +289,73 @@ def expect_unchanged(
             fail(
                 f"that {function} leaves its input `{name}` unchanged",
                 f"`{name}` was modified in place",
-                "use out-of-place operations (x * s instead of x.mul_(s), torch.cat instead "
-                "of writing into x[...]) — callers still need their input",
+                IN_PLACE_INPUT,
             )
+
+
+IN_PLACE_INPUT = (
+    "use out-of-place operations (x * s instead of x.mul_(s), torch.cat instead of writing "
+    "into x[...]) — callers still need their input"
+)
+IN_PLACE_RETURNED = (
+    "a tensor that a layer, conditioner or function you were given returns is not yours to "
+    "change: it may be cached or shared (a cached log-det would drift on every call); use "
+    "out-of-place operations (total = total + log_det, not total += log_det)"
+)
+WRONG_DEVICE = (
+    "create every new tensor on the input's device (and in its dtype): "
+    "torch.eye(c, device=x.device, dtype=x.dtype), x.new_zeros(n), torch.zeros_like(x); "
+    "a tensor made without device= lands on the CPU when the inputs are on a GPU"
+)
+
+
+def display_path(path: str, names: Sequence[str]) -> str:
+    """`args[1].w1` -> `conditioner.w1` and `args[0][2]` -> `layers[2]` for names of the
+    positional arguments; keyword arguments keep their name (`kwargs['clamp']` -> `clamp`)."""
+    for index, name in enumerate(names):
+        prefix = f"args[{index}]"
+        if path == prefix or path.startswith((prefix + "[", prefix + ".", prefix + " ")):
+            return name + path[len(prefix) :]
+    if path.startswith("kwargs['"):
+        key, _, rest = path[len("kwargs['") :].partition("']")
+        return key + rest
+    return path
+
+
+def _returned(path: str) -> str:
+    """`layers[2].forward (call 1)[1]` -> `output [1] of call 1 of layers[2].forward`."""
+    match = re.fullmatch(r"(.*) \(call (\d+)\)(.*)", path)
+    if match is None:
+        return f"the tensor returned by {path}"
+    method, number, part = match.groups()
+    what = f"output {part}" if part else "the tensor returned"
+    return f"{what} of call {number} of {method}"
+
+
+def expect_clean_call(result: Any, *, function: str, names: Sequence[str]) -> None:
+    """Check what the worker saw during a call (`CallResult`): no in-place write into an
+    argument (its tensors, module parameters and buffers) or into a tensor that a trusted
+    layer or conditioner returned, and — for `check_device` calls — no tensor that a GPU
+    run would have put on the wrong device."""
+    writes = getattr(result, "writes", {}) or {}
+    for path in writes.get("inputs", []):
+        name = display_path(path, names)
+        fail(
+            f"that {function} leaves its input `{name}` unchanged",
+            f"`{name}` was written in place",
+            IN_PLACE_INPUT,
+        )
+    for path in writes.get("returned", []):
+        fail(
+            f"that {function} does not write into tensors it did not create",
+            f"your code wrote in place into {_returned(display_path(path, names))}",
+            IN_PLACE_RETURNED,
+        )
+    problems = getattr(result, "device_problems", ()) or ()
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        fail(
+            f"that {function} keeps every tensor on the input's device (as a GPU run needs)",
+            problems[0] + more,
+            WRONG_DEVICE,
+        )

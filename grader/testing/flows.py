@@ -36,7 +36,10 @@ class MLPConditioner(nn.Module):
 
 
 class ConstantConditioner(nn.Module):
-    """A conditioner that ignores its input: returns fixed (log_scale, shift) for every sample."""
+    """A conditioner that ignores its input: returns fixed (log_scale, shift) for every sample.
+
+    Both are fresh tensors on each call (not expanded views of the parameters), so an in-place
+    write into one is reported by the worker's watch in plain words."""
 
     def __init__(self, log_scale: list[float], shift: list[float]) -> None:
         super().__init__()
@@ -45,6 +48,6 @@ class ConstantConditioner(nn.Module):
 
     def forward(self, z_a: Tensor) -> tuple[Tensor, Tensor]:
         batch = z_a.shape[:-1]
-        log_scale = self.log_scale.to(z_a.dtype).expand(*batch, -1)
-        shift = self.shift.to(z_a.dtype).expand(*batch, -1)
+        log_scale = self.log_scale.to(z_a.dtype).expand(*batch, -1).clone()
+        shift = self.shift.to(z_a.dtype).expand(*batch, -1).clone()
         return log_scale, shift

@@ -7,8 +7,22 @@ Layer contract (every class here keeps it):
                                         minus the forward log-det at the matching point
 
 forward is the generative direction z -> x. Parameters are stored in float64 and cast to
-the input's dtype, so a layer works for float32 and float64 inputs on any device. The
-classes are defined at module level, so a worker can unpickle them by reference.
+the input's dtype and device, so a layer works for float32 and float64 inputs anywhere.
+The classes are defined at module level, so a worker can unpickle them by reference.
+
+This file ships in the student kit, so no layer here is the answer to a graded exercise
+(affine coupling, the elementwise affine flow, an LU-factored linear map, a planar flow,
+squeeze / factor-out / dequantisation, a masked affine autoregressive layer). The maps are:
+
+* `SinhArcsinh`: the elementwise sinh-arcsinh map x = sinh(e^a asinh(z) + b), whose
+  log-det differs from sample to sample;
+* `SinhArcsinhCoupling`: a coupling layer that transforms the features `moved` with that
+  map, its (a, b) computed by a conditioner from the features `kept`;
+* `HouseholderMixing`: an orthogonal map (a product of Householder reflections) that mixes
+  every feature with every other, log-det 0;
+* `HouseholderScale`: x = Q (e^s * z) + t with Q as above, the affine layer of `affine_flow`
+  (its density is Gaussian in closed form);
+* `Reverse`, `Permutation`: volume-preserving reorderings.
 """
 
 from __future__ import annotations
@@ -19,9 +33,24 @@ from torch import Tensor, nn
 from grader.testing.flows import MLPConditioner
 
 
-def _per_sample(value: Tensor, like: Tensor) -> Tensor:
-    """A scalar log-det repeated for each of the B samples of `like` (B, d) -> (B,)."""
-    return value.to(like.dtype).expand(like.shape[0]).clone()
+def _constant_log_det(value: Tensor, like: Tensor) -> Tensor:
+    """A log-det that is the same number for each of the B samples of `like` (B, d) -> (B,),
+    as a fresh tensor (never a view of a parameter)."""
+    return torch.full((like.shape[0],), float(value), dtype=like.dtype, device=like.device)
+
+
+def _sinh_arcsinh(v: Tensor, log_tail: Tensor, skew: Tensor) -> Tensor:
+    """sinh(e^log_tail * asinh(v) + skew), elementwise."""
+    return torch.sinh(torch.exp(log_tail) * torch.asinh(v) + skew)
+
+
+def _sinh_arcsinh_log_slope(log_tail: Tensor, before: Tensor, after: Tensor) -> Tensor:
+    """log|d after / d before| of `after = _sinh_arcsinh(before, ...)`, elementwise.
+
+    d/dv sinh(e^a asinh v + b) = e^a cosh(e^a asinh v + b) / sqrt(1 + v^2), and
+    cosh(asinh(after)) = sqrt(1 + after^2), so the log-slope is
+    a + 1/2 log(1 + after^2) - 1/2 log(1 + before^2): finite for every finite input."""
+    return log_tail + 0.5 * (torch.log1p(after * after) - torch.log1p(before * before))
 
 
 class FlowLayer(nn.Module):
@@ -34,66 +63,145 @@ class FlowLayer(nn.Module):
         raise NotImplementedError
 
 
-class ElementwiseAffine(FlowLayer):
-    """x = z * exp(log_scale) + shift per feature; log|det dx/dz| = sum(log_scale), same for all."""
+class SinhArcsinh(FlowLayer):
+    """x_i = sinh(exp(a_i) asinh(z_i) + b_i) per feature (a: tail weight, b: skew).
 
-    def __init__(self, log_scale: list[float] | Tensor, shift: list[float] | Tensor) -> None:
-        super().__init__()
-        self.register_buffer("log_scale", torch.as_tensor(log_scale, dtype=torch.float64))
-        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float64))
-
-    @classmethod
-    def random(cls, d: int, seed: int, scale: float = 0.5) -> ElementwiseAffine:
-        generator = torch.Generator().manual_seed(seed)
-        log_scale = torch.randn(d, generator=generator, dtype=torch.float64) * scale
-        return cls(log_scale, torch.randn(d, generator=generator, dtype=torch.float64))
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        log_scale, shift = self.log_scale.to(z.dtype), self.shift.to(z.dtype)
-        return z * torch.exp(log_scale) + shift, _per_sample(log_scale.sum(), z)
-
-    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        log_scale, shift = self.log_scale.to(x.dtype), self.shift.to(x.dtype)
-        return (x - shift) * torch.exp(-log_scale), _per_sample(-log_scale.sum(), x)
-
-
-class AffineCoupling(FlowLayer):
-    """RealNVP coupling: keep z[:, :d//2], x_b = z_b * exp(log_s) + t with (log_s, t) = cond(z_a).
-
-    Its log-det sum(log_s) depends on the sample, so it differs across the batch.
+    log|det dx/dz| = sum_i [a_i + 1/2 log(1 + x_i^2) - 1/2 log(1 + z_i^2)]   (B,)
+    Inverse: z_i = sinh((asinh(x_i) - b_i) exp(-a_i)), with minus that log-det.
     """
 
-    def __init__(self, conditioner: nn.Module) -> None:
+    def __init__(self, log_tail: list[float] | Tensor, skew: list[float] | Tensor) -> None:
         super().__init__()
-        self.conditioner = conditioner
+        self.register_buffer("log_tail", torch.as_tensor(log_tail, dtype=torch.float64).clone())
+        self.register_buffer("skew", torch.as_tensor(skew, dtype=torch.float64).clone())
 
     @classmethod
-    def random(cls, d: int, seed: int, scale: float = 0.5) -> AffineCoupling:
-        return cls(MLPConditioner(d // 2, d - d // 2, seed=seed, scale=scale))
+    def random(cls, d: int, seed: int) -> SinhArcsinh:
+        generator = torch.Generator().manual_seed(seed)
+        log_tail = torch.randn(d, generator=generator, dtype=torch.float64) * 0.3
+        return cls(log_tail, torch.randn(d, generator=generator, dtype=torch.float64) * 0.5)
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        half = z.shape[-1] // 2
-        z_a, z_b = z[..., :half], z[..., half:]
-        log_scale, shift = self.conditioner(z_a)
-        x_b = z_b * torch.exp(log_scale) + shift
-        return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)
+        log_tail, skew = self.log_tail.to(z), self.skew.to(z)
+        x = _sinh_arcsinh(z, log_tail, skew)
+        return x, _sinh_arcsinh_log_slope(log_tail, z, x).sum(dim=-1)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        half = x.shape[-1] // 2
-        x_a, x_b = x[..., :half], x[..., half:]
-        log_scale, shift = self.conditioner(x_a)
-        z_b = (x_b - shift) * torch.exp(-log_scale)
-        return torch.cat([x_a, z_b], dim=-1), -log_scale.sum(dim=-1)
+        log_tail, skew = self.log_tail.to(x), self.skew.to(x)
+        z = _sinh_arcsinh(x, -log_tail, -skew * torch.exp(-log_tail))
+        return z, -_sinh_arcsinh_log_slope(log_tail, z, x).sum(dim=-1)
+
+
+class SinhArcsinhCoupling(FlowLayer):
+    """A coupling layer with a sinh-arcsinh transform instead of an affine one.
+
+    The features `kept` pass unchanged; the features `moved` are mapped elementwise by
+    x_m = sinh(exp(a) asinh(z_m) + b), where (a, b) = conditioner(z[:, kept]), each
+    (B, len(moved)). Its log-det sum_m [a_m + 1/2 log(1 + x_m^2) - 1/2 log(1 + z_m^2)]
+    depends on the sample. `kept` and `moved` partition range(d) (any order).
+    """
+
+    def __init__(self, conditioner: nn.Module, kept: list[int], moved: list[int]) -> None:
+        super().__init__()
+        self.conditioner = conditioner
+        order = torch.tensor([*kept, *moved], dtype=torch.long)
+        self.register_buffer("kept", order[: len(kept)].clone())
+        self.register_buffer("moved", order[len(kept) :].clone())
+        self.register_buffer("restore", torch.argsort(order))
+
+    @classmethod
+    def random(cls, d: int, seed: int, scale: float = 0.5) -> SinhArcsinhCoupling:
+        """Keeps a random half of the features (not always the first one)."""
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(d, generator=generator).tolist()
+        kept, moved = sorted(order[: d // 2]), sorted(order[d // 2 :])
+        conditioner = MLPConditioner(len(kept), len(moved), seed=seed, scale=scale)
+        return cls(conditioner, kept, moved)
+
+    def _transform(self, v: Tensor, sign: float) -> tuple[Tensor, Tensor]:
+        fixed, changing = v[..., self.kept], v[..., self.moved]
+        log_tail, skew = self.conditioner(fixed)
+        if sign > 0:
+            changed = _sinh_arcsinh(changing, log_tail, skew)
+            log_det = _sinh_arcsinh_log_slope(log_tail, changing, changed).sum(dim=-1)
+        else:
+            changed = _sinh_arcsinh(changing, -log_tail, -skew * torch.exp(-log_tail))
+            log_det = -_sinh_arcsinh_log_slope(log_tail, changed, changing).sum(dim=-1)
+        return torch.cat([fixed, changed], dim=-1)[..., self.restore], log_det
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self._transform(z, 1.0)
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self._transform(x, -1.0)
+
+
+def _unit_rows(d: int, count: int, generator: torch.Generator) -> Tensor:
+    vectors = torch.randn(count, d, generator=generator, dtype=torch.float64)
+    return vectors / vectors.norm(dim=-1, keepdim=True)
+
+
+def _reflect(v: Tensor, normals: Tensor, order: range) -> Tensor:
+    """Apply the reflections v -> v - 2 (v . n) n for the unit rows n = normals[k], k in order."""
+    for k in order:
+        normal = normals[k]
+        v = v - 2.0 * (v @ normal).unsqueeze(-1) * normal
+    return v
+
+
+class HouseholderMixing(FlowLayer):
+    """x = Q z per sample, Q = H_1 ... H_K a product of Householder reflections
+    H_k = I - 2 n_k n_k^T (unit n_k): orthogonal, so log|det| = 0 and the inverse is Q^T."""
+
+    def __init__(self, d: int, seed: int, reflections: int = 3) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("normals", _unit_rows(d, reflections, generator))
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        normals = self.normals.to(z)
+        x = _reflect(z, normals, range(normals.shape[0] - 1, -1, -1))
+        return x, z.new_zeros(z.shape[:1])
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        normals = self.normals.to(x)
+        return _reflect(x, normals, range(normals.shape[0])), x.new_zeros(x.shape[:1])
+
+
+class HouseholderScale(FlowLayer):
+    """x = Q (exp(s) * z) + t per sample with Q orthogonal as in `HouseholderMixing`:
+    an affine map with a dense matrix Q diag(exp(s)), log|det dx/dz| = sum(s) for every
+    sample. Inverse: z = exp(-s) * (Q^T (x - t)), log-det -sum(s)."""
+
+    def __init__(self, d: int, seed: int, reflections: int = 3) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("normals", _unit_rows(d, reflections, generator))
+        stretch, offset = torch.randn(2, d, generator=generator, dtype=torch.float64)
+        self.register_buffer("log_stretch", stretch * 0.3)
+        self.register_buffer("offset", offset.clone())
+
+    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        normals, offset = self.normals.to(z), self.offset.to(z)
+        stretched = z * torch.exp(self.log_stretch.to(z))
+        x = _reflect(stretched, normals, range(normals.shape[0] - 1, -1, -1)) + offset
+        return x, _constant_log_det(self.log_stretch.sum(), z)
+
+    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        normals, offset = self.normals.to(x), self.offset.to(x)
+        rotated = _reflect(x - offset, normals, range(normals.shape[0]))
+        z = rotated * torch.exp(-self.log_stretch.to(x))
+        return z, _constant_log_det(-self.log_stretch.sum(), x)
 
 
 class Reverse(FlowLayer):
     """Reverse the order of the features; volume-preserving, log-det 0."""
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        return z.flip(-1), z.new_zeros(z.shape[0])
+        return z.flip(-1), z.new_zeros(z.shape[:1])
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return x.flip(-1), x.new_zeros(x.shape[0])
+        return x.flip(-1), x.new_zeros(x.shape[:1])
 
 
 class Permutation(FlowLayer):
@@ -107,47 +215,20 @@ class Permutation(FlowLayer):
         self.register_buffer("inverse_perm", torch.argsort(perm))
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        return z[..., self.perm], z.new_zeros(z.shape[0])
+        return z[..., self.perm], z.new_zeros(z.shape[:1])
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return x[..., self.inverse_perm], x.new_zeros(x.shape[0])
-
-
-class LULinear(FlowLayer):
-    """x = W z per sample with W = L U (unit lower L, upper U); log|det dx/dz| = sum log|U_ii|."""
-
-    def __init__(self, d: int, seed: int, scale: float = 0.5) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-        lower = torch.randn(d, d, generator=generator, dtype=torch.float64) * scale
-        upper = torch.randn(d, d, generator=generator, dtype=torch.float64) * scale
-        log_abs = torch.randn(d, generator=generator, dtype=torch.float64) * 0.3
-        signs = torch.where(torch.rand(d, generator=generator) < 0.5, -1.0, 1.0).double()
-        self.register_buffer("lower", torch.tril(lower, -1) + torch.eye(d, dtype=torch.float64))
-        self.register_buffer("upper", torch.triu(upper, 1) + torch.diag(signs * log_abs.exp()))
-        self.register_buffer("log_abs_diag", log_abs)
-
-    def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        weight = (self.lower @ self.upper).to(z.dtype)
-        return z @ weight.T, _per_sample(self.log_abs_diag.sum(), z)
-
-    def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        lower, upper = self.lower.to(x.dtype), self.upper.to(x.dtype)
-        # rows are samples: solve z U^T L^T = x, first for y = z U^T, then for z
-        y = torch.linalg.solve_triangular(lower.T, x, upper=True, left=False, unitriangular=True)
-        z = torch.linalg.solve_triangular(upper.T, y, upper=False, left=False)
-        return z, _per_sample(-self.log_abs_diag.sum(), x)
+        return x[..., self.inverse_perm], x.new_zeros(x.shape[:1])
 
 
 def random_flow(d: int, seed: int, depth: int = 4) -> list[FlowLayer]:
-    """A mixed flow of `depth` layers cycling through affine, coupling, linear and permutations.
-
-    Couplings are only used for d >= 2 (they need a non-empty kept half).
-    """
+    """A mixed flow of `depth` layers cycling through sinh-arcsinh maps, couplings, dense
+    Householder layers and reorderings: log-dets that differ per sample, constant non-zero
+    ones and zeros. Couplings are only used for d >= 2 (they need a non-empty kept part)."""
     generator = torch.Generator().manual_seed(seed)
-    kinds = ["affine", "coupling", "reverse", "linear", "coupling", "permutation"]
+    kinds = ["sinh-arcsinh", "coupling", "reverse", "householder-scale", "coupling", "permutation"]
     if d < 2:
-        kinds = ["affine", "linear", "affine"]
+        kinds = ["sinh-arcsinh", "householder-scale", "sinh-arcsinh"]
     layers: list[FlowLayer] = []
     for index in range(depth):
         kind = kinds[index % len(kinds)]
@@ -159,7 +240,7 @@ def random_flow(d: int, seed: int, depth: int = 4) -> list[FlowLayer]:
 def affine_flow(d: int, seed: int, depth: int = 4) -> list[FlowLayer]:
     """A flow of affine layers only: x = A z + b overall, so p_X is exactly N(b, A A^T)."""
     generator = torch.Generator().manual_seed(seed)
-    kinds = ["linear", "affine", "permutation", "linear", "reverse", "affine"]
+    kinds = ["householder-scale", "permutation", "householder", "reverse", "householder-scale"]
     layers: list[FlowLayer] = []
     for index in range(depth):
         layer_seed = int(torch.randint(0, 2**31, (1,), generator=generator))
@@ -168,12 +249,14 @@ def affine_flow(d: int, seed: int, depth: int = 4) -> list[FlowLayer]:
 
 
 def _make_layer(kind: str, d: int, seed: int) -> FlowLayer:
-    if kind == "affine":
-        return ElementwiseAffine.random(d, seed)
+    if kind == "sinh-arcsinh":
+        return SinhArcsinh.random(d, seed)
     if kind == "coupling":
-        return AffineCoupling.random(d, seed)
+        return SinhArcsinhCoupling.random(d, seed)
     if kind == "reverse":
         return Reverse()
-    if kind == "linear":
-        return LULinear(d, seed)
+    if kind == "householder":
+        return HouseholderMixing(d, seed)
+    if kind == "householder-scale":
+        return HouseholderScale(d, seed)
     return Permutation(d, seed)

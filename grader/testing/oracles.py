@@ -31,9 +31,14 @@ def perturbation_batch(z: Tensor, step: float = 1e-5) -> Tensor:
     return torch.cat([flat + eye, flat - eye]).reshape(-1, *z.shape)
 
 
-def finite_difference_log_abs_det(outputs: Tensor, step: float = 1e-5) -> Tensor:
-    """log|det J| from a map's outputs on `perturbation_batch(z, step)` (2d, ...). -> scalar"""
+def finite_difference_jacobian(outputs: Tensor, step: float = 1e-5) -> Tensor:
+    """The (d_out, d) Jacobian from a map's outputs on `perturbation_batch(z, step)` (2d, ...),
+    by central differences: column i = dF/dz_i."""
     d = outputs.shape[0] // 2
     flat = outputs.to(torch.float64).reshape(2 * d, -1)
-    jacobian = ((flat[:d] - flat[d:]) / (2 * step)).T  # column i = dF/dz_i
-    return torch.linalg.slogdet(jacobian).logabsdet
+    return ((flat[:d] - flat[d:]) / (2 * step)).T
+
+
+def finite_difference_log_abs_det(outputs: Tensor, step: float = 1e-5) -> Tensor:
+    """log|det J| from a map's outputs on `perturbation_batch(z, step)` (2d, ...). -> scalar"""
+    return torch.linalg.slogdet(finite_difference_jacobian(outputs, step)).logabsdet

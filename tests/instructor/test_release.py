@@ -26,6 +26,7 @@ from grader.quiz.shown import prepare_attempt_questions, shown_questions
 from grader.quiz.shuffle import attempt_seed
 from grader.quiz.take import score_attempt
 from grader.quiz.variants import draw_params
+from grader.release.audit import find_leaks
 from grader.release.quizzes import release_quizzes
 from tests.wrong.mutants import materialize
 
@@ -75,6 +76,17 @@ def test_kit_has_no_reference_code_and_no_hidden_tests(kit):
     assert secrets, "nothing to look for"
     leaked = [secret[:60] for secret in secrets if secret in text]
     assert leaked == []
+    assert find_leaks(kit, PROJECT_ROOT) == []  # the normalised syntax-tree comparison too
+
+
+def test_kit_ships_quiz_solver_names_but_no_solver_code(kit):
+    from grader.quiz.solvers import SOLVERS
+
+    text = (kit / "grader" / "quiz" / "solvers.py").read_text()
+    assert "solutions" not in text and "math.exp" not in text and "def coupling" not in text
+    namespace: dict[str, object] = {}
+    exec(compile(text, "solvers.py", "exec"), namespace)
+    assert sorted(namespace["SOLVERS"]) == sorted(SOLVERS)
 
 
 def test_vectors_load_without_pickle(kit):
@@ -89,22 +101,31 @@ def test_vectors_load_without_pickle(kit):
         assert sum(t["public"] for t in manifest["tests"]) >= 5, vectors.stem
 
 
-def _json_from_kit(kit: Path, script: str, folder: Path) -> dict:
-    """Run `script` (Python, given `folder` as argv[1]) with the kit's grader; the JSON object
-    it prints last."""
+def _json_from_kit(kit: Path, script: str, folder: Path, *extra: str) -> dict:
+    """Run `script` (Python, given `folder` and `extra` as argv[1:]) with the kit's grader;
+    the JSON object it prints last."""
     env = {**os.environ, "PYTHONPATH": str(kit)}
     done = subprocess.run(
-        [sys.executable, "-c", script, str(folder)],
+        [sys.executable, "-c", script, str(folder), *extra],
         cwd=kit, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
 
+SLIPS = (
+    "detached_log_det",
+    "output_buffer_without_device",
+    "conditioner_output_clamped_in_place",
+)
+
+
 def test_grade_runs_inside_the_kit(kit, tmp_path):
     for kind in ("correct", "wrong_sign"):
         (tmp_path / kind).mkdir()
         (tmp_path / kind / EXERCISE.filename).write_text(SOURCES[kind])
+    for slip in SLIPS:  # the gradient, device and watch checks replay in the kit too
+        materialize(EXERCISE.id, slip, tmp_path / slip)
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -112,19 +133,24 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
         "assert Path(grader.__file__).resolve().is_relative_to(Path.cwd().resolve())\n"
         "from grader.grading import grade_exercise\n"
         "out = {}\n"
+        "kinds = sys.argv[2].split(',')\n"
         "for name, folder in [('stub', 'exercises'), *[(k, sys.argv[1] + '/' + k) "
-        "for k in ('correct', 'wrong_sign')]]:\n"
+        "for k in kinds]]:\n"
         "    r = grade_exercise('exercise-03', Path(folder), call_timeout=5)\n"
         "    out[name] = {'score': r.score, 'max': r.max_score, 'notes': r.notes,\n"
         "                 'failed': [t.name for t in r.tests if t.status != 'passed']}\n"
         "print(json.dumps(out))\n"
     )
-    results = _json_from_kit(kit, script, tmp_path)
+    results = _json_from_kit(kit, script, tmp_path, ",".join(("correct", "wrong_sign", *SLIPS)))
     stub, correct, wrong = results["stub"], results["correct"], results["wrong_sign"]
     assert stub["score"] == 0 and correct["score"] == correct["max"] > 0
     assert 0 < wrong["score"] < wrong["max"] and "inverse_matches_reference" in wrong["failed"]
     assert "soft_clamp" not in wrong["failed"]
-    assert "Your instructor grades 8 tests (10 points)" in correct["notes"][0]
+    assert "Your instructor grades 10 tests (10 points)" in correct["notes"][0]
+    assert not any("Graded by your instructor only" in note for note in correct["notes"])
+    assert results["detached_log_det"]["failed"] == ["gradients"]
+    assert results["output_buffer_without_device"]["failed"] == ["structure"]
+    assert results["conditioner_output_clamped_in_place"]["failed"] == ["structure"]
 
 
 def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):

@@ -36,8 +36,8 @@ def test_import_error_names_the_module_and_line(grade) -> None:
 def test_missing_function(grade) -> None:
     cut = REFERENCE.index("def affine_coupling_inverse")
     result = grade(REFERENCE[:cut])
-    # soft_clamp 1 + worked example 1 + forward 2 + log-det vs Jacobian 1 = 5 points
-    assert_score(result, 5)
+    # soft_clamp 1 + worked example 1 + forward 1 + log-det vs Jacobian 1 = 4 points
+    assert_score(result, 4)
     assert "the submission has no function named affine_coupling_inverse" in messages(result)
 
 
@@ -47,8 +47,8 @@ def test_wrong_signature(grade) -> None:
     result = grade(
         REFERENCE.replace(header, "def affine_coupling_forward(\n    *, z, conditioner, clamp")
     )
-    # forward cannot be called with (z, conditioner): soft_clamp 1 + inverse-only checks 2
-    assert_score(result, 3)
+    # forward cannot be called with (z, conditioner): soft_clamp 1 + inverse-only check 1
+    assert_score(result, 2)
     assert (
         "wrong signature: affine_coupling_forward(*, z, conditioner, clamp: 'float | None' = "
         "None) -> 'tuple[Tensor, Tensor]': too many positional arguments"

@@ -10,6 +10,14 @@ silently grading an unmutated file.
 `test` is set, that hidden test must fail and its output must contain the hint; otherwise
 some test's `feedback.hint` must contain it.
 
+`kind` names the class of slip: "misconception" (a wrong formula), or one of the classes
+of issue 11 that give right values on ordinary inputs — "range" (wrong far in the tails or
+for tiny/huge diagonals), "gradient" (right values, no or wrong gradient), "in-place"
+(writes into a tensor the student did not create), "device" (a tensor a GPU run would put
+on the CPU), "precision" (a float32 step in a float64 computation), "missing-term" and
+"batch-sum" (log-dets whose hints used to name the wrong mistake). tests/test_trust.py
+grades every mutant of those classes on more seeds.
+
 Used by the project tests (tests/exercise_grading.py, tests/test_exercise_0*.py) and by the
 benchmarks (benchmarks/device_check.py, benchmarks/throughput.py) as known-wrong submissions.
 """
@@ -34,6 +42,7 @@ class Mutant:
     hint: str
     test: str | None = None
     also: tuple[Edit, ...] = ()
+    kind: str = "misconception"
 
     @property
     def edits(self) -> tuple[Edit, ...]:
@@ -92,6 +101,73 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "/ sympy.sqrt(2 * sympy.pi)",
             "the Jacobian term -log|a|",
             test="affine_flow_density_symbolic",
+        ),
+        Mutant(
+            "affine_log_of_density",
+            "    z = (x - b) / a\n    return -0.5 * z * z - math.log(abs(a)) - 0.5 * LOG_TWO_PI",
+            "    z = (x - b) / a\n"
+            "    return torch.log(torch.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * abs(a)))",
+            "work in log space",
+            test="far_tails",
+            also=(("import sympy\n", "import sympy\nimport torch\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "change_of_variables_via_density",
+            "    return base_log_prob(z) + log_det_inverse",
+            "    return torch.log(torch.exp(base_log_prob(z)) * torch.exp(log_det_inverse))",
+            "work in log space",
+            test="far_tails",
+            also=(("import sympy\n", "import sympy\nimport torch\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "detached_log_prob",
+            "    return -0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    return (-0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI).detach()",
+            "not differentiable with respect to z: it was detached",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "change_of_variables_no_grad",
+            "    z, log_det_inverse = inverse(x)\n    return base_log_prob(z) + log_det_inverse",
+            "    with torch.no_grad():\n"
+            "        z, log_det_inverse = inverse(x)\n"
+            "        return base_log_prob(z) + log_det_inverse",
+            "torch.no_grad() or numpy break the gradient",
+            test="gradients",
+            also=(("import sympy\n", "import sympy\nimport torch\n"),),
+            kind="gradient",
+        ),
+        Mutant(
+            "log_det_written_in_place",
+            "    z, log_det_inverse = inverse(x)\n    return base_log_prob(z) + log_det_inverse",
+            "    z, log_det_inverse = inverse(x)\n"
+            "    log_det_inverse += base_log_prob(z)\n"
+            "    return log_det_inverse",
+            "is not yours to change",
+            test="structure",
+            kind="in-place",
+        ),
+        Mutant(
+            "constant_without_device",
+            "    return -0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    constant = torch.full((z.shape[0],), 0.5 * d * LOG_TWO_PI, dtype=z.dtype)\n"
+            "    return -0.5 * (z * z).sum(dim=-1) - constant",
+            "device=x.device",
+            test="structure",
+            also=(("import sympy\n", "import sympy\nimport torch\n"),),
+            kind="device",
+        ),
+        Mutant(
+            "squares_in_float32",
+            "    return -0.5 * (z * z).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    single = z.float()\n"
+            "    return (-0.5 * (single * single).sum(dim=-1) - 0.5 * d * LOG_TWO_PI).to(z.dtype)",
+            "only to float32 precision",
+            test="standard_normal_log_prob",
+            kind="precision",
         ),
         # Hostile rather than mistaken: a symbol whose printed name is Python code. The
         # grader must reject the text without running it (see test_exercise_01.py).
@@ -164,6 +240,60 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "wrong sign of the log-det",
             test="inverse_matches_reference",
         ),
+        Mutant(
+            "eps_in_log",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs())",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs() + 1e-12)",
+            "do not add an eps inside the log",
+            test="triangular_extreme_diagonals",
+            kind="range",
+        ),
+        Mutant(
+            "triangular_through_numpy",
+            "    return torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs()).sum(dim=-1)",
+            "    diagonal = torch.diagonal(jacobian, dim1=-2, dim2=-1).detach().cpu().numpy()\n"
+            "    total = torch.from_numpy(abs(diagonal)).log().sum(dim=-1)\n"
+            "    return total.to(jacobian.dtype)",
+            "not differentiable with respect to jacobian",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "mask_without_device",
+            "    shift = z @ torch.tril(weight_shift, -1).T + bias_shift\n"
+            "    log_scale = z @ torch.tril(weight_log_scale, -1).T + bias_log_scale",
+            "    mask = torch.ones(z.shape[-1], z.shape[-1], dtype=z.dtype).tril(-1)\n"
+            "    shift = z @ (weight_shift * mask).T + bias_shift\n"
+            "    log_scale = z @ (weight_log_scale * mask).T + bias_log_scale",
+            "device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "diagonal_in_float32",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs()).sum(dim=-1)",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs().float())"
+            ".sum(dim=-1).to(jacobian.dtype)",
+            "only to float32 precision",
+            test="triangular_matches_reference",
+            kind="precision",
+        ),
+        Mutant(
+            "first_diagonal_entry_missing",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs()).sum(dim=-1)",
+            "torch.log(torch.diagonal(jacobian, dim1=-2, dim2=-1).abs())[..., 1:].sum(dim=-1)",
+            "one term of the sum is missing: log|J_ii| of diagonal entry i = 0",
+            test="triangular_matches_reference",
+            kind="missing-term",
+        ),
+        Mutant(
+            "forward_log_det_batch_summed",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum().expand(z.shape[0])",
+            "equals the sum over the whole batch",
+            test="forward_matches_reference",
+            kind="batch-sum",
+        ),
     ),
     "exercise-03": (
         Mutant(
@@ -203,6 +333,75 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "soft",
         ),
         Mutant(
+            "log_det_from_scale_with_eps",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "return torch.cat([z_a, x_b], dim=-1), "
+            "torch.log(torch.exp(log_scale) + 1e-8).sum(dim=-1)",
+            "do not recompute it as log(s + eps)",
+            test="extreme_log_scales",
+            kind="range",
+        ),
+        Mutant(
+            "detached_log_det",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1).detach()",
+            "not differentiable with respect to",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "conditioner_without_grad",
+            "    log_scale, shift = conditioner(kept)",
+            "    with torch.no_grad():\n        log_scale, shift = conditioner(kept)",
+            "part of the computation was detached",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "conditioner_output_clamped_in_place",
+            "    log_scale, shift = conditioner(kept)",
+            "    log_scale, shift = conditioner(kept)\n    log_scale.clamp_(-50.0, 50.0)",
+            "is not yours to change",
+            test="structure",
+            kind="in-place",
+        ),
+        Mutant(
+            "output_buffer_without_device",
+            "    x_b = z_b * torch.exp(log_scale) + shift\n"
+            "    return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "    x = torch.empty(z.shape, dtype=z.dtype)\n"
+            "    x[..., : z_a.shape[-1]] = z_a\n"
+            "    x[..., z_a.shape[-1] :] = z_b * torch.exp(log_scale) + shift\n"
+            "    return x, log_scale.sum(dim=-1)",
+            "device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "scale_in_float32",
+            "x_b = z_b * torch.exp(log_scale) + shift",
+            "x_b = z_b * torch.exp(log_scale.float()) + shift",
+            "only to float32 precision",
+            test="forward_matches_reference",
+            kind="precision",
+        ),
+        Mutant(
+            "last_log_scale_missing",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale[..., :-1].sum(dim=-1)",
+            "one term of the sum is missing: log_s of transformed dimension",
+            test="forward_matches_reference",
+            kind="missing-term",
+        ),
+        Mutant(
+            "log_det_batch_summed_per_sample",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum(dim=-1)",
+            "return torch.cat([z_a, x_b], dim=-1), log_scale.sum().expand(z.shape[0])",
+            "equals the sum over the whole batch",
+            test="forward_matches_reference",
+            kind="batch-sum",
+        ),
+        Mutant(
             "wrong_half",
             "    half = v.shape[-1] // 2\n    return v[..., :half], v[..., half:]",
             "    half = v.shape[-1] // 2\n    return v[..., -half:], v[..., :-half]",
@@ -240,6 +439,50 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
             "    return pixels * log_abs_diag.sum()",
             "return one log-det per sample, shape (B,)",
+        ),
+        Mutant(
+            "log_det_from_diagonal_with_eps",
+            "    pixels = x.shape[-2] * x.shape[-1]\n"
+            "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
+            "    pixels = x.shape[-2] * x.shape[-1]\n"
+            "    per_pixel = torch.log(torch.exp(log_abs_diag) + 1e-12).sum()\n"
+            "    return (pixels * per_pixel).expand(x.shape[0]).clone()",
+            "use log_abs_diag itself",
+            test="extreme_diagonal",
+            kind="range",
+        ),
+        Mutant(
+            "log_det_as_number",
+            "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
+            "    value = pixels * float(log_abs_diag.sum())\n"
+            "    return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)",
+            "not differentiable with respect to log_abs_diag",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "eye_without_device",
+            "    eye = torch.eye(lower.shape[-1], dtype=lower.dtype, device=lower.device)",
+            "    eye = torch.eye(lower.shape[-1], dtype=lower.dtype)",
+            "torch.eye(c, device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "weight_in_float32",
+            '    x = torch.einsum("ij,bjhw->bihw", weight, z)',
+            '    x = torch.einsum("ij,bjhw->bihw", weight.float().to(z.dtype), z)',
+            "only to float32 precision",
+            test="forward_matches_reference",
+            kind="precision",
+        ),
+        Mutant(
+            "first_channel_missing",
+            "    return (pixels * log_abs_diag.sum()).expand(x.shape[0]).clone()",
+            "    return (pixels * log_abs_diag[1:].sum()).expand(x.shape[0]).clone()",
+            "one term of the sum is missing: channel 1",
+            test="forward_matches_reference",
+            kind="missing-term",
         ),
         Mutant(
             "log_of_signed_diagonal",
@@ -282,6 +525,74 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "layer.forward(x)\n        total = total + log_det",
             "layer.forward(x)\n        total = log_det",
             "not just the last layer's log-det",
+        ),
+        Mutant(
+            "density_via_exp",
+            "    base = -0.5 * (z * z).sum(dim=-1) - 0.5 * d * math.log(2 * math.pi)",
+            "    density = torch.exp(-0.5 * z * z).prod(dim=-1) / (2 * math.pi) ** (0.5 * d)\n"
+            "    base = torch.log(density)",
+            "work in log space",
+            test="far_tails",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "detached_total",
+            "        total = total + log_det\n    return x, total",
+            "        total = total + log_det\n    return x, total.detach()",
+            "not differentiable with respect to z: it was detached",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "total_accumulated_in_place",
+            "    x = z\n    total = z.new_zeros(z.shape[0])\n    for layer in layers:\n"
+            "        x, log_det = layer.forward(x)\n        total = total + log_det",
+            "    x = z\n    total = None\n    for layer in layers:\n"
+            "        x, log_det = layer.forward(x)\n"
+            "        if total is None:\n            total = log_det\n"
+            "        else:\n            total += log_det\n"
+            "    if total is None:\n        total = z.new_zeros(z.shape[0])",
+            "is not yours to change",
+            test="structure",
+            kind="in-place",
+        ),
+        Mutant(
+            "total_without_device",
+            "    total = x.new_zeros(x.shape[0])",
+            "    total = torch.zeros(x.shape[0], dtype=x.dtype)",
+            "device=x.device",
+            test="structure",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="device",
+        ),
+        Mutant(
+            "base_in_float32",
+            "    base = -0.5 * (z * z).sum(dim=-1) - 0.5 * d * math.log(2 * math.pi)",
+            "    single = z.float()\n"
+            "    base = (-0.5 * (single * single).sum(dim=-1)).to(z.dtype)"
+            " - 0.5 * d * math.log(2 * math.pi)",
+            "only to float32 precision",
+            test="log_prob_matches_reference",
+            kind="precision",
+        ),
+        Mutant(
+            "last_layer_log_det_missing",
+            "    for layer in layers:\n        x, log_det = layer.forward(x)\n"
+            "        total = total + log_det",
+            "    for index, layer in enumerate(layers):\n        x, log_det = layer.forward(x)\n"
+            "        if index < len(layers) - 1:\n            total = total + log_det",
+            "one term of the sum is missing: the log-det of layers[",
+            test="forward_matches_reference",
+            kind="missing-term",
+        ),
+        Mutant(
+            "total_batch_summed_per_sample",
+            "        total = total + log_det\n    return x, total",
+            "        total = total + log_det\n    return x, total.sum().expand_as(total)",
+            "equals the sum over the whole batch",
+            test="forward_matches_reference",
+            kind="batch-sum",
         ),
         Mutant(
             "total_starts_as_number",
