@@ -132,7 +132,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
         student: str | None,
         no_save: bool,
     ) -> None:
-        from grader.student_run import run_exercise
+        from grader.student.run import run_exercise
 
         code = run_exercise(
             exercise.id,
@@ -155,7 +155,7 @@ def make_exercise_command(exercise_id: str) -> click.Command:
 @click.option("--student", default=None, help="Whose results to show (default: your login).")
 def list_exercises(gradebook: str | None, student: str | None) -> None:
     """Show every exercise with your last result, a progress bar and what to do next."""
-    from grader.student_run import last_results, render_progress
+    from grader.student.run import last_results, render_progress
 
     results = last_results(gradebook or DEFAULT_GRADEBOOK, student or default_student_id())
     click.echo(render_progress(results), nl=False)
@@ -195,7 +195,7 @@ def hint(
     (or --function NAME). Every hint shown is recorded in the gradebook with its time;
     your course may take points off per hint (course.toml [hints]).
     """
-    from grader.student_hint import show_hint
+    from grader.student.hint import show_hint
 
     sys.exit(
         show_hint(
@@ -232,7 +232,7 @@ def watch(
     Without EXERCISE it starts at the first exercise you have not finished. Each result
     is recorded like `grade exercise-NN`. Ctrl-C stops.
     """
-    from grader.student_watch import watch_exercises
+    from grader.student.watch import watch_exercises
 
     sys.exit(
         watch_exercises(
@@ -270,7 +270,7 @@ def reveal(
     student kit the reference is encrypted and needs the key your instructor publishes.
     """
     from grader.course import CourseError, load_course
-    from grader.reveal import RevealError, reveal_reference
+    from grader.student.reveal import RevealError, reveal_reference
 
     try:
         text = reveal_reference(

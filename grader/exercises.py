@@ -23,7 +23,7 @@ class Exercise:
     (the reference) and in any submission folder. `objectives` are the unit's learning
     objectives it practises (numbers of `grader.quiz.syllabus.OBJECTIVES`); the quiz that
     covers the same topic is derived from them and the objectives its questions are
-    tagged with (`grader.topics`), so a new exercise links to a quiz by data alone.
+    tagged with (`grader.student.topics`), so a new exercise links to a quiz by data alone.
     """
 
     id: str

@@ -8,7 +8,7 @@ project's own tests, or any gradebook. In the kit, `grade exercise-NN` runs the 
 checks (`grader.grading.public`).
 
 With `reveal` (`grade release --reveal-after-due`), the references of those exercises
-are added encrypted, one Fernet key each (`grader.reveal`); the keys are written to a
+are added encrypted, one Fernet key each (`grader.student.reveal`); the keys are written to a
 file beside the kit, never inside it. The encrypted blobs hold no readable code.
 
 The kit's `grader/quiz/solvers.py` keeps the solvers' names and nothing else
@@ -167,7 +167,7 @@ def build_kit(
         shutil.rmtree(out_dir, ignore_errors=True)
         raise ReleaseError(str(err)) from None
     if keys:
-        from grader.reveal import write_keys
+        from grader.student.reveal import write_keys
 
         write_keys(keys_file, keys, course or Course())
         summary.encrypted, summary.keys = list(keys), keys_file
@@ -179,7 +179,7 @@ def _encrypt(
 ) -> dict[str, str]:
     if not reveal:
         return {}
-    from grader.reveal import encrypt_references
+    from grader.student.reveal import encrypt_references
 
     target = out_dir / "grader" / "release" / "reveal"
     return encrypt_references(target, reveal, course, project_root)

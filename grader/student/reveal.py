@@ -25,7 +25,7 @@ from pathlib import Path
 
 from grader.course import Course
 from grader.exercises import PACKAGE_ROOT, PROJECT_ROOT, Exercise, get_exercise
-from grader.progress import load_progress
+from grader.student.progress import load_progress
 
 REVEAL_DIR = PACKAGE_ROOT / "release" / "reveal"
 MANIFEST = "manifest.json"

@@ -4,7 +4,7 @@
                      student="alice")
 
 Without `--function` the hint is for the first function not yet passing in the student's
-last recorded result (`grader.function_status`), else the first with hints left; the
+last recorded result (`grader.student.function_status`), else the first with hints left; the
 output says which and why. Every new step is recorded in the gradebook with a time stamp
 before it is shown (a hint that could not be recorded is not shown: reports count them).
 Steps already seen are shown again with the new one, and never counted twice.
@@ -85,7 +85,7 @@ def _choose(
 ) -> Choice:
     """The first function not yet passing that has hints left, else the first with hints
     left, else the first not yet passing (everything seen: shown again)."""
-    from grader.function_status import unfinished_functions
+    from grader.student.function_status import unfinished_functions
 
     left = [f for f in exercise.functions if seen.get(f, 0) < len(hints.steps(f))]
     records = [r for r in book.current_submissions(student) if r.exercise == exercise.id]

@@ -29,8 +29,8 @@ import click
 
 from grader.exercises import EXERCISES, Exercise, get_exercise
 from grader.gradebook import Gradebook, GradebookError
-from grader.progress import UnitProgress, load_progress
 from grader.results import ExerciseResult
+from grader.student.progress import UnitProgress, load_progress
 
 STEP_MS = 50  # how long the folder must be quiet before a save counts (editors write in bursts)
 IDLE_MS = 500  # the watcher wakes this often without changes (cheap; lets it start early)
@@ -49,7 +49,7 @@ def watch_exercises(
 ) -> int:
     """Run the watch loop until the unit is done (0) or Ctrl-C (0). Progress is read from
     `gradebook`; results are written to it unless `save` is False."""
-    from grader.student_run import course_settings
+    from grader.student.run import course_settings
 
     settings = course_settings(course)
     progress = load_progress(gradebook, student)
@@ -169,7 +169,7 @@ class _Loop:
         return result, seconds
 
     def done_text(self, result: ExerciseResult) -> str:
-        from grader.student_run import render_next
+        from grader.student.run import render_next
 
         return render_next(
             result, self.gradebook, self.student, watching=True, progress=self.progress

@@ -12,8 +12,8 @@ import click
 from grader.course import Course, CourseError, load_course
 from grader.exercises import get_exercise
 from grader.gradebook import Gradebook, GradebookError, SubmissionRecord, gradebook_exists
-from grader.progress import UnitProgress, load_progress
 from grader.results import ExerciseResult
+from grader.student.progress import UnitProgress, load_progress
 
 
 def run_exercise(
@@ -81,7 +81,7 @@ def render_next(
     """After full marks: the next unfinished exercise, the quiz on the same topic, the bar.
     `progress` (default: read from `gradebook`) gets `result` added."""
     from grader.render import render_terminal, terminal_width, use_colour
-    from grader.topics import quiz_for
+    from grader.student.topics import quiz_for
 
     exercise = get_exercise(result.exercise)
     progress = (progress or load_progress(gradebook, student)).with_score(
