@@ -43,7 +43,7 @@ def two_moons(
     return points.to(dtype)
 
 
-def moons_grid(step: float = 0.05, dtype: torch.dtype = torch.float32) -> tuple[Tensor, float]:
+def moons_grid(step: float = 0.1, dtype: torch.dtype = torch.float32) -> tuple[Tensor, float]:
     """(M, 2) cell centres of a regular grid over [-8, 9] x [-8, 8.5], and one cell's area.
 
     sum(exp(log p(grid))) * area approximates the mass a density puts on that rectangle:
