@@ -84,7 +84,7 @@ def train_flow(train_x: Tensor, eval_x: Tensor, seed: int, steps: int) -> Tensor
     steps. Draw every random number from torch after torch.manual_seed(seed): the same
     call must return the same values. Train on train_x only.
 
-    The grader calls it with two-moons data, train_x of shape (2048, 2), and steps = 400,
+    The grader calls it with two-moons data, train_x of shape (2048, 2), and steps = 300,
     on one CPU thread, and stops it after 30 s (the reference needs about 2 s). It scores
     the mean negative log-likelihood of held-out points hidden in eval_x, and checks that
     exp(log p) integrates to 1 over a grid that eval_x also contains.
