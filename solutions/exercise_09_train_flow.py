@@ -125,10 +125,11 @@ def flow_vae_elbo(
     log_q0 = (-0.5 * eps * eps - log_sigma - 0.5 * LOG_TWO_PI).sum(dim=-1)
     samples, batch, d_z = eps.shape
     z = z0.reshape(samples * batch, d_z)
-    log_det = z.new_zeros(samples * batch)
+    log_dets = [z.new_zeros(samples * batch)]  # one (S * B,) term per layer
     for layer in flow:
         z, layer_log_det = layer.forward(z)
-        log_det = log_det + layer_log_det
+        log_dets.append(layer_log_det)
+    log_det = torch.stack(log_dets).sum(dim=0).reshape(samples, batch)
     z_k = z.reshape(samples, batch, d_z)
     log_joint = decoder.log_likelihood(x, z_k) + _standard_normal_log_prob(z_k)
-    return (log_joint - log_q0 + log_det.reshape(samples, batch)).mean(dim=0)
+    return (log_joint - log_q0 + log_det).mean(dim=0)

@@ -849,15 +849,15 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
         ),
         Mutant(
             "elbo_without_log_det",
-            "    return (log_joint - log_q0 + log_det.reshape(samples, batch)).mean(dim=0)",
+            "    return (log_joint - log_q0 + log_det).mean(dim=0)",
             "    return (log_joint - log_q0).mean(dim=0)",
             "the flow's log-dets are part of the ELBO",
             test="elbo_matches_reference",
         ),
         Mutant(
             "elbo_log_det_subtracted",
-            "    return (log_joint - log_q0 + log_det.reshape(samples, batch)).mean(dim=0)",
-            "    return (log_joint - log_q0 - log_det.reshape(samples, batch)).mean(dim=0)",
+            "    return (log_joint - log_q0 + log_det).mean(dim=0)",
+            "    return (log_joint - log_q0 - log_det).mean(dim=0)",
             "wrong sign of the log-det term",
             test="elbo_change_of_variables",
         ),
