@@ -27,7 +27,12 @@ from grader.testing.flows import MLPConditioner
 from grader.testing.flows_09 import GaussianDecoder, GaussianEncoder, moons_grid, two_moons
 from grader.testing.layers import random_flow
 from solutions import exercise_09_train_flow as reference
-from tests.exercise_grading import GradeMutant, GradingContract, failed_outputs
+from tests.exercise_grading import (
+    GradeMutant,
+    GradingContract,
+    assert_full_marks_with,
+    failed_outputs,
+)
 
 
 class TestGrading(GradingContract):
@@ -185,6 +190,55 @@ def _kernel_density(train_x: Tensor, eval_x: Tensor, seed: int, steps: int) -> T
     kernel = Independent(Normal(train_x.double(), 0.1), 1)
     log_k = kernel.log_prob(eval_x.double().unsqueeze(1))  # (M, N)
     return torch.logsumexp(log_k, dim=1) - math.log(train_x.shape[0])
+
+
+ANOTHER_DESIGN = (
+    (
+        "def train_flow(train_x: Tensor, eval_x: Tensor, seed: int, steps: int) -> Tensor:",
+        "def _reference_train_flow(train_x: Tensor, eval_x: Tensor, seed: int, steps: int):",
+    ),
+    (
+        "    return (log_joint - log_q0 + log_det).mean(dim=0)\n",
+        "    return (log_joint - log_q0 + log_det).mean(dim=0)\n\n\n"
+        "def train_flow(train_x, eval_x, seed, steps):\n"
+        "    torch.manual_seed(seed)\n"
+        "    d = train_x.shape[1]\n"
+        "    mean, std = train_x.mean(0), train_x.std(0)\n"
+        "    nets = nn.ModuleList(\n"
+        "        nn.Sequential(nn.Linear(d // 2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),\n"
+        "                      nn.Linear(64, 2 * (d - d // 2)))\n"
+        "        for _ in range(6))\n"
+        "\n"
+        "    def log_prob(x):\n"
+        "        h = (x - mean) / std\n"
+        "        total = -torch.log(std).sum() * torch.ones(x.shape[0])\n"
+        "        for net in reversed(nets):\n"
+        "            h = h.flip(-1)\n"
+        "            a, b = h[:, : d // 2], h[:, d // 2 :]\n"
+        "            s, t = net(a).chunk(2, dim=-1)\n"
+        "            s = 2 * torch.tanh(s / 2)\n"
+        "            total = total - s.sum(-1)\n"
+        "            h = torch.cat([a, (b - t) * torch.exp(-s)], -1)\n"
+        "        return -0.5 * (h ** 2).sum(-1) - d / 2 * math.log(2 * math.pi) + total\n"
+        "\n"
+        "    optimizer = torch.optim.Adam(nets.parameters(), lr=3e-3)\n"
+        "    for _ in range(steps):\n"
+        "        loss = -log_prob(train_x[torch.randint(0, train_x.shape[0], (256,))]).mean()\n"
+        "        optimizer.zero_grad()\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
+        "    with torch.no_grad():\n"
+        "        return log_prob(eval_x)\n",
+    ),
+)
+
+
+def test_a_differently_designed_flow_passes_the_training_test(tmp_path) -> None:
+    """Not the reference's recipe: six half-split couplings with a reversal between them
+    (no ActNorm, no masks), ReLU conditioners, the data standardised by hand, a constant
+    learning rate. Over 20 seeds it reached 1.17-1.45 nats: the threshold is not tuned to
+    the reference alone."""
+    assert_full_marks_with("exercise-09", ANOTHER_DESIGN, tmp_path)
 
 
 def test_training_test_runs_without_pytest_and_has_no_public_vectors(monkeypatch) -> None:

@@ -44,7 +44,7 @@ LOG_TWO_PI = math.log(2 * math.pi)
 FAR = {torch.float32: 12.0, torch.float64: 40.0}
 TRAIN_SIZE, HELD_OUT_SIZE, TRAIN_STEPS = 2048, 1024, 300
 TRAIN_TIMEOUT_S = 30.0  # the reference needs ~2 s of one CPU thread (README)
-NLL_THRESHOLD = 1.40  # reference: 1.14-1.30 over 24 seeds (mean 1.21); one Gaussian: ~1.9
+NLL_THRESHOLD = 1.50  # reference 1.14-1.30 (24 seeds), another design <= 1.46, Gaussian 1.9
 GAUSSIAN_NLL = 1.8  # at or above this the model is no better than a single Gaussian
 MASS_TOLERANCE = 0.03
 
@@ -148,7 +148,9 @@ def _seed(rng: torch.Generator) -> int:
 def _realnvp(
     rng: torch.Generator, d: int, depth: int, dtype: torch.dtype, device: Device, scale=0.5
 ) -> RealNVP:
-    conditioners = [MLPConditioner(d, d, _seed(rng), hidden=16, scale=scale) for _ in range(depth)]
+    conditioners = [
+        MLPConditioner(d, d, _seed(rng), hidden=16, scale=scale).to(device) for _ in range(depth)
+    ]
     log_scales = 0.3 * torch.randn(depth, d, generator=rng, dtype=torch.float64)
     shifts = 0.5 * torch.randn(depth, d, generator=rng, dtype=torch.float64)
     return (
@@ -174,9 +176,9 @@ def _base(z: Tensor) -> Tensor:
 def _realnvp_variant(x: Tensor, flow: RealNVP, **wrong: bool) -> Tensor:
     """log p(x) in float64, computed right or with one of the named mistakes."""
     masks, conditioners, log_scales, shifts = (
-        t.double().cpu() if isinstance(t, Tensor) else t for t in flow
+        t.double() if isinstance(t, Tensor) else t for t in flow
     )
-    h = x.double().cpu()
+    h = x.double()
     depth = len(conditioners)
     if wrong.get("inverted_mask"):
         masks = 1 - masks
@@ -240,22 +242,22 @@ def _mass_misconceptions(grid: Tensor, flow: RealNVP, area: float) -> dict[str, 
     return {t: m for t, m in masses.items() if abs(float(m) - 1) > 0.01}
 
 
-def _vae(rng: torch.Generator, d_x: int, d_z: int, depth: int, dtype: torch.dtype, device):
-    encoder = GaussianEncoder(d_x, d_z, _seed(rng))
-    decoder = GaussianDecoder(d_z, d_x, _seed(rng))
-    return encoder, random_flow(d_z, _seed(rng), depth), decoder
+def _vae(rng: torch.Generator, d_x: int, d_z: int, depth: int, device: Device):
+    encoder = GaussianEncoder(d_x, d_z, _seed(rng)).to(device)
+    decoder = GaussianDecoder(d_z, d_x, _seed(rng)).to(device)
+    return encoder, [layer.to(device) for layer in random_flow(d_z, _seed(rng), depth)], decoder
 
 
 def _vae_inputs(rng, batch, samples, d_x, d_z, depth, dtype, device):
     x = torch.randn(batch, d_x, generator=rng, dtype=torch.float64).to(dtype).to(device)
     eps = torch.randn(samples, batch, d_z, generator=rng, dtype=torch.float64)
-    return (x, eps.to(dtype).to(device), *_vae(rng, d_x, d_z, depth, dtype, device))
+    return (x, eps.to(dtype).to(device), *_vae(rng, d_x, d_z, depth, device))
 
 
 def _elbo_variant(x, eps, encoder, flow, decoder, log_det_fn=None, **wrong: bool) -> Tensor:
     """The ELBO in float64, right or with one named mistake; `log_det_fn(z0)` replaces the
     flow's own log-dets (the autograd oracle)."""
-    x, eps = x.double().cpu(), eps.double().cpu()
+    x, eps = x.double(), eps.double()
     mu, log_sigma = (t.double() for t in encoder(x))
     sigma = log_sigma if wrong.get("sigma_is_log") else torch.exp(log_sigma)
     z0 = mu + sigma * eps
@@ -508,7 +510,7 @@ def _train(student_cpu: Any, args: tuple[Any, ...], what: str) -> Tensor:
 @pytest.mark.instructor_only
 def test_training(student_cpu, rng):
     """train_flow on two moons: deterministic in its seed, a normalised density, and held-out
-    NLL below 1.40 nats after 300 steps (CPU, within 30 s)."""
+    NLL below 1.50 nats after 300 steps (CPU, within 30 s)."""
     train_x = two_moons(TRAIN_SIZE, _seed(rng))
     held_out = two_moons(HELD_OUT_SIZE, _seed(rng))
     grid, area = moons_grid()
