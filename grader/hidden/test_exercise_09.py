@@ -109,7 +109,8 @@ ELBO_NO_LOG_SIGMA = (
 )
 ELBO_SIGMA_IS_LOG = "the encoder returns log sigma: z_0 = mu + exp(log_sigma) * eps"
 ELBO_SUM_SAMPLES = "average the S single-sample estimates (mean over dim 0), do not sum them"
-ELBO_NO_CONSTANT = "both log N(z_K; 0, I) and log q0 include their -d/2 log(2 pi) constants"
+ELBO_PRIOR_NO_CONSTANT = "the prior log N(z_K; 0, I) includes its constant -d_z/2 log(2 pi)"
+ELBO_Q0_NO_CONSTANT = "log q0(z_0|x) includes the Gaussian's constant -d_z/2 log(2 pi)"
 TRAIN_DIVERGED = (
     "the returned log-densities are not finite: training diverged. Minimise the mean NLL "
     "(loss = -log p(batch).mean()), bound the coupling log-scales (e.g. tanh) and start "
@@ -272,11 +273,13 @@ def _elbo_variant(x, eps, encoder, flow, decoder, log_det_fn=None, **wrong: bool
     z_k = z.reshape(samples, batch, d_z)
     log_det = log_det.reshape(samples, batch)
     seen = z0 if wrong.get("prior_at_z0") else z_k
-    constant = 0.5 * d_z * LOG_TWO_PI if wrong.get("no_constant") else 0.0
-    log_joint = decoder.log_likelihood(x, seen).double() + _base(seen) + constant
-    log_q0 = (-0.5 * eps * eps - log_sigma - 0.5 * LOG_TWO_PI).sum(-1) + constant
+    constant = 0.5 * d_z * LOG_TWO_PI
+    prior_constant = constant if wrong.get("prior_no_constant") else 0.0
+    q0_constant = constant if wrong.get("q0_no_constant") else 0.0
+    log_joint = decoder.log_likelihood(x, seen).double() + _base(seen) + prior_constant
+    log_q0 = (-0.5 * eps * eps - log_sigma - 0.5 * LOG_TWO_PI).sum(-1) + q0_constant
     if wrong.get("no_log_sigma"):
-        log_q0 = _base(eps) + constant
+        log_q0 = _base(eps) + q0_constant
     if wrong.get("q_at_zk"):
         log_q0 = (-0.5 * ((z_k - mu) / sigma) ** 2 - log_sigma - 0.5 * LOG_TWO_PI).sum(-1)
     sign = {"no_log_det": 0.0, "log_det_sign": -1.0}
@@ -293,7 +296,8 @@ ELBO_MISTAKES = {
     ELBO_NO_LOG_SIGMA: "no_log_sigma",
     ELBO_SIGMA_IS_LOG: "sigma_is_log",
     ELBO_SUM_SAMPLES: "sum_samples",
-    ELBO_NO_CONSTANT: "no_constant",
+    ELBO_PRIOR_NO_CONSTANT: "prior_no_constant",
+    ELBO_Q0_NO_CONSTANT: "q0_no_constant",
 }
 
 
