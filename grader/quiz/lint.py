@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from grader.quiz.coverage import tag_counts
 from grader.quiz.errors import QuizError
 from grader.quiz.model import Question, Quiz
-from grader.quiz.syllabus import OBJECTIVES, PITFALLS
 from grader.quiz.variants import draw_params, instantiate
 
 SEEDS = (0, 1, 2)
@@ -51,11 +51,4 @@ def lint_quiz(quiz: Quiz) -> list[str]:
 
 def coverage_gaps(quizzes: Iterable[Quiz]) -> list[str]:
     """Learning objectives and pitfalls that no question of the bank is tagged with."""
-    objectives: set[int] = set()
-    pitfalls: set[str] = set()
-    for quiz in quizzes:
-        for question in quiz.questions:
-            objectives.update(question.objectives)
-            pitfalls.update(question.pitfalls)
-    gaps = [f"objective {o} is not covered" for o in OBJECTIVES if o not in objectives]
-    return gaps + [f"pitfall {p} is not covered" for p in PITFALLS if p not in pitfalls]
+    return tag_counts(quizzes).gaps()
