@@ -177,7 +177,8 @@ def test_check_marks_each_questions_objectives_and_pitfalls_within_80_columns() 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(map(len, lines)) <= 80
-    assert lines[-1] == f"5 quizzes, {sum(len(q.questions) for q in QUIZZES)} questions, 0 problems"
+    total = sum(len(q.questions) for q in QUIZZES)
+    assert lines[-1] == f"{len(QUIZZES)} quizzes, {total} questions, 0 problems"
     rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ")}
     for quiz in QUIZZES:
         assert f"{quiz.name} ({len(quiz.questions)} questions)" in lines

@@ -150,14 +150,19 @@ def test_right_answers_score_full_marks_in_a_real_attempt(tmp_path: Path) -> Non
     assert f"Total: {QUIZ.max_score:g} / {QUIZ.max_score:g}" in output.getvalue()
 
 
-def test_every_wrong_single_choice_option_scores_zero_with_its_own_feedback() -> None:
+def test_every_wrong_option_costs_marks_and_names_its_own_feedback() -> None:
     for question in QUIZ.questions:
-        if question.kind != "single":
+        if not question.is_choice:
             continue
+        right = list(question.correct_ids)  # type: ignore[attr-defined]
+        assert question.mark({"chosen": right}).fraction == 1.0, question.id
         for option in question.options:  # type: ignore[attr-defined]
-            mark = question.mark({"chosen": [option.id]})
-            assert mark.correct == bool(option.correct), (question.id, option.id)
-            assert option.feedback
+            assert option.feedback, (question.id, option.id)
+            if option.correct:
+                continue
+            chosen = [option.id] if question.kind == "single" else [*right, option.id]
+            mark = question.mark({"chosen": chosen})
+            assert mark.fraction < 1.0 and option.id in mark.feedback, (question.id, option.id)
 
 
 # ---------------------------------------------------------------- slips and links
