@@ -23,7 +23,7 @@ from grader.quiz.variants import format_number
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CHECK_WIDTH = 80  # `grade quiz check` fits this many columns (a terminal narrows it further)
-MAX_ID_WIDTH = 32  # a longer question id pushes its row past the column instead
+MAX_ID_WIDTH = 32  # the id column stops growing here; a longer id shifts its own row only
 ANSI = {"bold": "1", "dim": "2", "good": "32", "bad": "31", "warn": "33", "accent": "36"}
 
 
