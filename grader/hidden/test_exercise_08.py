@@ -114,8 +114,9 @@ NO_CANCEL = (
     "log|det dz/dx| = -log|det dx/dz|"
 )
 HUGE_LOG_SCALES = (
-    "with log-scales of +-200 the scales exp(a_i) multiply to exp(+-1200), past float64's "
-    "range: log|det| = +-sum_i a_i needs no exp and no product"
+    "with log-scales near +-200 (float64) or +-40 (float32) the scales exp(a_i) of d = 6 "
+    "dimensions multiply to exp(+-1200) or exp(+-240), past the dtype's range: "
+    "log|det| = +-sum_i a_i needs no exp and no product"
 )
 
 
