@@ -107,6 +107,13 @@ EXERCISES: tuple[Exercise, ...] = (
         ),
         objectives=(1, 4),
     ),
+    Exercise(
+        "exercise-08",
+        "MAF vs IAF: one masked affine transform, which direction is parallel",
+        "exercise_08_maf_iaf.py",
+        ("maf_inverse", "maf_forward", "iaf_forward", "iaf_inverse"),
+        objectives=(2, 4),
+    ),
 )
 
 EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in EXERCISES)

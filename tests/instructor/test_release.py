@@ -187,6 +187,36 @@ def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
     )
 
 
+def test_kit_enforces_which_direction_of_exercise_08_is_parallel(kit, tmp_path):
+    """In the kit, exercise-08's reference passes every public check (all 10 are public),
+    and a MAF density computed in a loop, right in value, fails only the call-count check:
+    the recorded conditioner carries its call limit into the kit."""
+    filename = get_exercise("exercise-08").filename
+    (tmp_path / "reference").mkdir()
+    shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
+    materialize("exercise-08", "maf_density_loop", tmp_path / "loop")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from grader.grading import grade_exercise\n"
+        "root = Path(sys.argv[1])\n"
+        "out = {}\n"
+        "for folder in ('reference', 'loop'):\n"
+        "    r = grade_exercise('exercise-08', root / folder, call_timeout=5)\n"
+        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
+        "    out[folder] = {'public': len(r.tests), 'failed': failed}\n"
+        "print(json.dumps(out))\n"
+    )
+    results = _json_from_kit(kit, script, tmp_path)
+    assert results["reference"] == {"public": 10, "failed": {}}
+    failed = results["loop"]["failed"]
+    assert sorted(failed) == ["which_direction_is_parallel"]
+    assert (
+        "ConditionerCallLimit: the conditioner was called a 2nd time"
+        in (failed["which_direction_is_parallel"])
+    )
+
+
 def test_zero_dim_tensors_keep_their_shape_in_vector_files():
     import numpy as np
 

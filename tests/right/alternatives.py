@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.wrong.mutants import Edit
+from tests.wrong.mutants import IAF_DENSITY_LOOP, MAF_SAMPLING_LOOP, Edit
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,60 @@ ALTERNATIVES: dict[str, tuple[Alternative, ...]] = {
                     "    total = z.new_zeros(z.shape[0], dtype=torch.float64)",
                 ),
                 ("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),
+            ),
+        ),
+    ),
+    "exercise-08": (
+        Alternative(
+            # d passes of the whole map from zeros: after pass k the first k entries are final
+            "fixed_point_passes",
+            (
+                (
+                    MAF_SAMPLING_LOOP,
+                    "    x = torch.zeros_like(z)\n"
+                    "    for _ in range(d):\n"
+                    "        log_scale, shift = conditioner(x)\n"
+                    "        x = z * torch.exp(log_scale) + shift\n"
+                    "    return x, log_scale.sum(dim=-1)",
+                ),
+                (
+                    IAF_DENSITY_LOOP,
+                    "    z = x.new_zeros(x.shape)\n"
+                    "    for _ in range(d):\n"
+                    "        log_scale, shift = conditioner.forward(z)\n"
+                    "        z = (x - shift) / torch.exp(log_scale)\n"
+                    "    return z, -torch.sum(log_scale, dim=-1)",
+                ),
+            ),
+        ),
+        Alternative(
+            # columns stacked and padded, addcmul, division, float64 inside
+            "stacked_columns_float64",
+            (
+                (
+                    MAF_SAMPLING_LOOP,
+                    "    columns = []\n"
+                    "    for i in range(d):\n"
+                    "        known = torch.stack(columns, dim=-1) if columns else z[..., :0]\n"
+                    "        log_scale, shift = conditioner(F.pad(known, (0, d - i)))\n"
+                    "        columns.append(z[..., i] * log_scale[..., i].exp() + shift[..., i])\n"
+                    "    return torch.stack(columns, dim=-1), log_scale.sum(dim=-1)",
+                ),
+                (
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    wide = (x.double() - shift.double()) / torch.exp(log_scale.double())\n"
+                    "    return wide.to(x.dtype), -log_scale.double().sum(dim=-1).to(x.dtype)",
+                ),
+                (
+                    "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+                    "    return torch.addcmul(shift, z, log_scale.exp()), log_scale.sum(-1)",
+                ),
+                (
+                    "from torch import Tensor, nn\n",
+                    "import torch.nn.functional as F\nfrom torch import Tensor, nn\n",
+                ),
             ),
         ),
     ),

@@ -49,6 +49,26 @@ class Mutant:
         return ((self.old, self.new), *self.also)
 
 
+# the sequential loops of exercise-08's reference, which several mutants replace whole
+MAF_SAMPLING_LOOP = (
+    "    x = z[..., :0]\n"
+    "    for i in range(d):\n"
+    "        log_scale, shift = conditioner(torch.cat([x, torch.zeros_like(z[..., i:])], dim=-1))\n"
+    "        x_i = z[..., i : i + 1] * torch.exp(log_scale[..., i : i + 1])"
+    " + shift[..., i : i + 1]\n"
+    "        x = torch.cat([x, x_i], dim=-1)\n"
+    "    return x, log_scale.sum(dim=-1)"
+)
+IAF_DENSITY_LOOP = (
+    "    z = x[..., :0]\n"
+    "    for i in range(d):\n"
+    "        log_scale, shift = conditioner(torch.cat([z, torch.zeros_like(x[..., i:])], dim=-1))\n"
+    "        z_i = (x[..., i : i + 1] - shift[..., i : i + 1])"
+    " * torch.exp(-log_scale[..., i : i + 1])\n"
+    "        z = torch.cat([z, z_i], dim=-1)\n"
+    "    return z, -log_scale.sum(dim=-1)"
+)
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
     "exercise-01": (
         Mutant(
@@ -816,6 +836,107 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "    dims = x.numel()",
             "not of the whole batch",
             test="bits_per_dim",
+        ),
+    ),
+    "exercise-08": (
+        Mutant(
+            "maf_sampling_fed_z",
+            MAF_SAMPLING_LOOP,
+            "    log_scale, shift = conditioner(z)\n"
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "MAF and IAF swapped: in a MAF the conditioner reads the DATA x",
+            test="maf_forward_matches_reference",
+        ),
+        Mutant(
+            "iaf_density_fed_x",
+            IAF_DENSITY_LOOP,
+            "    log_scale, shift = conditioner(x)\n"
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "MAF and IAF swapped: in an IAF the conditioner reads the NOISE z",
+            test="iaf_inverse_matches_reference",
+        ),
+        Mutant(
+            "maf_density_log_det_sign",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(-log_scale), log_scale.sum(dim=-1)",
+            "x -> z returns log|det dz/dx| = -sum_i a_i",
+            test="maf_inverse_matches_reference",
+        ),
+        Mutant(
+            "maf_density_exp_not_negated",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(log_scale), -log_scale.sum(dim=-1)",
+            "multiply by exp(-a_i), not exp(+a_i)",
+            test="maf_inverse_matches_reference",
+        ),
+        Mutant(
+            "iaf_sampling_shift_first",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "    return (z + shift) * torch.exp(log_scale), log_scale.sum(dim=-1)",
+            "scale first, then shift",
+            test="iaf_forward_matches_reference",
+        ),
+        Mutant(
+            "maf_density_loop",
+            "    log_scale, shift = conditioner(x)\n"
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    columns = []\n"
+            "    for i in range(x.shape[-1]):\n"
+            "        log_scale, shift = conditioner(x)\n"
+            "        columns.append((x[..., i] - shift[..., i]) * torch.exp(-log_scale[..., i]))\n"
+            "    return torch.stack(columns, dim=-1), -log_scale.sum(dim=-1)",
+            "a loop where one pass suffices",
+            test="which_direction_is_parallel",
+        ),
+        Mutant(
+            "maf_sampling_extra_call",
+            "        x = torch.cat([x, x_i], dim=-1)\n    return x, log_scale.sum(dim=-1)",
+            "        x = torch.cat([x, x_i], dim=-1)\n"
+            "    log_scale, _ = conditioner(x)  # the log-scales at the finished sample\n"
+            "    return x, log_scale.sum(dim=-1)",
+            "d calls suffice",
+            test="which_direction_is_parallel",
+        ),
+        Mutant(
+            "maf_density_log_of_product",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(-log_scale), "
+            "-torch.log(torch.exp(log_scale).prod(dim=-1))",
+            "needs no exp and no product",
+            test="extreme_log_scales",
+            kind="range",
+        ),
+        Mutant(
+            "maf_sampling_in_place_columns",
+            MAF_SAMPLING_LOOP,
+            "    x = torch.zeros_like(z)\n"
+            "    for i in range(d):\n"
+            "        log_scale, shift = conditioner(x)\n"
+            "        x[..., i] = z[..., i] * torch.exp(log_scale[..., i]) + shift[..., i]\n"
+            "    return x, log_scale.sum(dim=-1)",
+            "changed a tensor that autograd had saved",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "iaf_density_zeros_without_device",
+            IAF_DENSITY_LOOP,
+            "    z = torch.zeros(x.shape, dtype=x.dtype)\n"
+            "    for _ in range(d):\n"
+            "        log_scale, shift = conditioner(z)\n"
+            "        z = (x - shift) * torch.exp(-log_scale)\n"
+            "    return z, -log_scale.sum(dim=-1)",
+            "device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "iaf_sampling_scale_in_float32",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "    return z * torch.exp(log_scale.float()) + shift, log_scale.sum(dim=-1)",
+            "only to float32 precision",
+            test="iaf_forward_matches_reference",
+            kind="precision",
         ),
     ),
 }
