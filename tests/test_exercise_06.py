@@ -72,7 +72,8 @@ def test_dense_slogdet_loses_only_the_cost_point(graded_mutant: GradeMutant) -> 
 
 
 def test_dense_work_the_watch_cannot_see_meets_the_time_limit(tmp_path: Path) -> None:
-    """A dense determinant in numpy escapes the watch; the 0.5 s limit still stops it."""
+    """A dense determinant in numpy escapes the watch; the 0.5 s limit still stops it (and
+    numpy also cuts the gradient and would mix devices on a GPU)."""
     numpy_dense = (
         "    log_det = torch.log(torch.abs(1 + slope * (w @ u)))",
         "    import numpy\n"
@@ -85,8 +86,9 @@ def test_dense_work_the_watch_cannot_see_meets_the_time_limit(tmp_path: Path) ->
     folder = write_submission("exercise-06", (numpy_dense,), tmp_path)
     result = grade_exercise("exercise-06", folder, seed=0)
     failed = failed_outputs(result)
-    assert sorted(failed) == ["forward_cost"], failed
+    assert sorted(failed) == ["forward_cost", "gradients", "structure"], failed
     assert "your function ran for more than 0.5 s and was stopped" in failed["forward_cost"]
+    assert "numpy" in failed["gradients"] and "device=x.device" in failed["structure"]
 
 
 CORRECT_ALTERNATIVES = {

@@ -261,4 +261,52 @@ ALTERNATIVES: dict[str, tuple[Alternative, ...]] = {
             ),
         ),
     ),
+    "exercise-06": (
+        Alternative(
+            "sech_squared_log1p_and_distributions",
+            (
+                (
+                    "    slope = 1 - activation * activation\n"
+                    "    log_det = torch.log(torch.abs(1 + slope * (w @ u)))",
+                    "    slope = torch.cosh(z @ w + b) ** -2\n"
+                    "    log_det = torch.log1p(slope * torch.dot(u, w))",
+                ),
+                (
+                    "    d = z0.shape[-1]\n"
+                    "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+                    "    normal = torch.distributions.Normal(z0.new_zeros(()), z0.new_ones(()))\n"
+                    "    log_base = normal.log_prob(z0).sum(dim=-1)",
+                ),
+            ),
+        ),
+        Alternative(
+            "float64_inside_and_stacked_log_dets",
+            (
+                (
+                    "    x = z0\n"
+                    "    total = z0.new_zeros(z0.shape[0])\n"
+                    "    for u, w, b in zip(us, ws, bs, strict=True):\n"
+                    "        x, log_det = planar_forward(x, u, w, b)\n"
+                    "        total = total + log_det\n"
+                    "    d = z0.shape[-1]\n"
+                    "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI\n"
+                    "    return x, log_base - total",
+                    "    x, wide = z0.double(), z0.double()\n"
+                    "    log_dets = [wide.new_zeros(wide.shape[0])]\n"
+                    "    for k in range(us.shape[0]):\n"
+                    "        x, log_det = planar_forward(x, us[k].double(), ws[k].double(), "
+                    "bs[k].double())\n"
+                    "        log_dets.append(log_det)\n"
+                    "    d = wide.shape[-1]\n"
+                    "    log_base = -0.5 * (wide**2).sum(dim=-1) - 0.5 * d * LOG_TWO_PI\n"
+                    "    log_prob = log_base - torch.stack(log_dets).sum(dim=0)\n"
+                    "    return x.to(z0.dtype), log_prob.to(z0.dtype)",
+                ),
+                (
+                    "    m = F.softplus(wu) - 1\n    return u + (m - wu) * w / (w @ w)",
+                    "    alpha = (F.softplus(-wu) - 1) / (w * w).sum()\n    return u + alpha * w",
+                ),
+            ),
+        ),
+    ),
 }
