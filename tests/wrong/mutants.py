@@ -875,6 +875,63 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "not of the whole batch",
             test="bits_per_dim",
         ),
+        Mutant(
+            "log_of_gaussian_density",
+            "    return -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI",
+            "    density = (torch.exp(-0.5 * flat * flat) / math.sqrt(2 * math.pi)).prod(dim=-1)\n"
+            "    return torch.log(density)",
+            "work in log space",
+            test="factor_out",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "bits_via_probability",
+            "    return -log_prob / (dims * math.log(2.0)) + BITS_PER_BYTE",
+            "    return -torch.log2(torch.exp(log_prob)) / dims + BITS_PER_BYTE",
+            "exp(log p) underflows",
+            test="bits_per_dim",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "level_2_without_grad",
+            "    z2, log_det_2 = level_2.inverse(u)",
+            "    with torch.no_grad():\n        z2, log_det_2 = level_2.inverse(u)",
+            "part of the computation was detached",
+            test="gradients",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="gradient",
+        ),
+        Mutant(
+            "squeeze_log_det_without_device",
+            "    return y, x.new_zeros(batch)",
+            "    return y, torch.zeros(batch, dtype=x.dtype)",
+            "device=x.device",
+            test="structure",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="device",
+        ),
+        Mutant(
+            "log_density_in_float32",
+            "    flat = z.reshape(z.shape[0], -1)\n"
+            "    return -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI",
+            "    flat = z.reshape(z.shape[0], -1).float()\n"
+            "    log_prob = -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI\n"
+            "    return log_prob.to(z.dtype)",
+            "only to float32 precision",
+            test="factor_out",
+            kind="precision",
+        ),
+        Mutant(
+            "level_log_dets_added_in_place",
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+            "    log_det_1 += log_det_2\n"
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1",
+            "is not yours to change",
+            test="structure",
+            kind="in-place",
+        ),
     ),
 }
 
