@@ -414,5 +414,20 @@ ALTERNATIVES: dict[str, tuple[Alternative, ...]] = {
                 ),
             ),
         ),
+        Alternative(
+            # the conditioner itself run on a float64 copy (its outputs then differ from the
+            # reference's float32 ones by rounding, amplified by exp(-a) in an inverse)
+            "conditioner_in_float64",
+            (
+                (
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+                    "    wide = x.double()\n"
+                    "    log_scale, shift = conditioner(wide)\n"
+                    "    z = (wide - shift) * torch.exp(-log_scale)\n"
+                    "    return z.to(x.dtype), -log_scale.sum(dim=-1).to(x.dtype)",
+                ),
+            ),
+        ),
     ),
 }
