@@ -29,9 +29,9 @@ sample, shape (B,): the z -> x functions return log|det dx/dz|, the x -> z funct
 return log|det dz/dx|.
 
 Rules: keep the input's dtype and device (create new tensors with dtype=x.dtype,
-device=x.device, or with torch.zeros_like and friends); do not modify any input in
-place; keep everything in torch (a training step needs the gradients with respect to the
-input and to the conditioner's weights).
+device=x.device, or with torch.zeros_like and friends); do not modify in place any
+input, nor the tensors the conditioner returns; keep everything in torch (a training
+step needs the gradients with respect to the input and to the conditioner's weights).
 """
 
 from __future__ import annotations
