@@ -188,6 +188,7 @@ EXERCISE_QUIZZES = {  # the quiz on each exercise's topic, before and after this
     "exercise-05": "change-of-variables",
     "exercise-06": "flow-architectures",
     "exercise-07": "flow-architectures",
+    "exercise-08": "flow-architectures",  # its maf-direction and iaf-direction questions
 }
 
 
