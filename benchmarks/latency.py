@@ -3,10 +3,12 @@
 Measures, side by side in one run and interleaved (so background load hits all alike):
   * python -c "import torch"                          the floor
   * grade exercise-03 --submission solutions          target: <= 1.5x the floor
-  * grade exercise-06, grade exercise-07 (the same)   target: <= 1.5x the floor
+  * grade exercise-06, -07, -08 (the same)           target: <= 1.5x the floor
   * grade --help, grade list                           target: <= 0.25x the floor
 
-    python benchmarks/latency.py [--repeat 7] [--json OUT]
+    python benchmarks/latency.py [--repeat 7] [--json OUT] [--exercises exercise-08]
+
+`--exercises` times only the floor and `grade` on the exercises named (comma-separated).
 
 Warm file cache: one untimed round runs first. Reports medians.
 """
@@ -25,20 +27,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-GRADED = ("exercise-03", "exercise-06", "exercise-07")
+GRADED = ("exercise-03", "exercise-06", "exercise-07", "exercise-08")
 
 
-def commands(gradebook: Path) -> dict[str, list[str]]:
+def commands(gradebook: Path, graded: tuple[str, ...] = GRADED) -> dict[str, list[str]]:
+    """The commands to time; with a subset of `GRADED`, only the floor and those."""
     grade = [sys.executable, "-m", "grader"]
     exercises = {
         f"grade {exercise}": [
             *grade, exercise, "--submission", str(ROOT / "solutions"), "--gradebook",
             str(gradebook), "--device", "cpu",
         ]
-        for exercise in GRADED
+        for exercise in graded
     }  # fmt: skip
+    floor = {"import torch": [sys.executable, "-c", "import torch"]}
+    if graded != GRADED:
+        return {**floor, **exercises}
     return {
-        "import torch": [sys.executable, "-c", "import torch"],
+        **floor,
         **exercises,
         "grade --help": [*grade, "--help"],
         "grade list": [*grade, "list", "--gradebook", str(gradebook)],
@@ -53,9 +59,9 @@ def wall_time(argv: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def measure(repeat: int) -> dict[str, float]:
+def measure(repeat: int, graded: tuple[str, ...] = GRADED) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        argvs = commands(Path(tmp) / "gradebook.sqlite")
+        argvs = commands(Path(tmp) / "gradebook.sqlite", graded)
         for argv in argvs.values():  # warm the file cache
             wall_time(argv)
         samples: dict[str, list[float]] = {name: [] for name in argvs}
@@ -69,8 +75,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument(
+        "--exercises",
+        default=",".join(GRADED),
+        help="comma-separated ids to grade (default: %(default)s)",
+    )
     args = parser.parse_args()
-    medians = measure(args.repeat)
+    graded = tuple(e.strip() for e in args.exercises.split(",") if e.strip())
+    unknown = sorted(set(graded) - set(GRADED))
+    if unknown:
+        parser.error(f"unknown exercise(s) {', '.join(unknown)}; choose from {', '.join(GRADED)}")
+    medians = measure(args.repeat, graded)
     floor = medians["import torch"]
     print(f"{'command':<20} {'median s':>9} {'x import torch':>15}")
     for name, seconds in medians.items():

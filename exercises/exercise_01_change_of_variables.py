@@ -32,7 +32,8 @@ Numerics: the grader evaluates your log-densities far out in the tails (|z| up t
 where the density itself underflows to 0 in float64 but its log is an ordinary number:
 your answers must stay finite there.
 
-Rules: keep each input's dtype and device; do not modify inputs in place.
+Rules: keep each input's dtype and device; do not modify in place any input, nor
+any tensor returned by a function or module you are given.
 """
 
 from __future__ import annotations

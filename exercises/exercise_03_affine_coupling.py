@@ -28,7 +28,8 @@ replace log_s by soft_clamp(log_s, clamp), in both directions.
 Numbers to check yourself against (the unit's worked example 2): z = (1, 3),
 log_s = 0.5, t = 2 gives x = (1, 6.946) and a forward log-det of 0.5.
 
-Rules: keep each input's dtype and device; do not modify inputs in place.
+Rules: keep each input's dtype and device; do not modify in place any input, nor
+any tensor returned by a function or module you are given.
 """
 
 from __future__ import annotations

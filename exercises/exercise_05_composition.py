@@ -26,7 +26,8 @@ evaluate its density. The base density is the standard normal in d dimensions,
     p_Z(z) = (2 pi)^(-d / 2) * exp(-|z|^2 / 2).
 
 An empty sequence of layers is the identity map, with log-det 0 for every sample.
-Rules: keep each input's dtype and device; do not modify inputs in place.
+Rules: keep each input's dtype and device; do not modify in place any input, nor
+any tensor returned by a function or module you are given.
 """
 
 from __future__ import annotations

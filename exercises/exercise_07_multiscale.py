@@ -51,7 +51,8 @@ it is -(1/D) log2 p_v(v) for v = x + u = 256 y, the same point measured on the d
 own scale [0, 256)^D.
 
 Rules: keep each floating input's dtype and device (create new tensors with
-dtype=x.dtype, device=x.device); do not modify any input in place.
+dtype=x.dtype, device=x.device); do not modify in place any input, nor any tensor
+that a level you are given returns.
 """
 
 from __future__ import annotations

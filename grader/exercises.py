@@ -108,6 +108,13 @@ EXERCISES: tuple[Exercise, ...] = (
         objectives=(1, 4),
     ),
     Exercise(
+        "exercise-08",
+        "MAF vs IAF: one masked affine transform, which direction is parallel",
+        "exercise_08_maf_iaf.py",
+        ("maf_inverse", "maf_forward", "iaf_forward", "iaf_inverse"),
+        objectives=(2, 4),
+    ),
+    Exercise(
         "exercise-09",
         "Train a flow: a RealNVP fitted to two moons, and the ELBO of a flow posterior",
         "exercise_09_train_flow.py",

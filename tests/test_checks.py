@@ -72,6 +72,18 @@ def test_a_real_mistake_of_float32_size_in_float32_is_not_called_precision() -> 
     assert _hint_of(expected * 1.01, expected, hint="fallback") == "fallback"
 
 
+def test_a_misconception_that_equals_the_right_answer_is_never_named() -> None:
+    """On an input where a mistake gives the right value (one pass too few of a saturated
+    solve), a near-miss gets the fallback hint, and a mistake that differs is still named."""
+    expected = torch.tensor([1.0, 2.0, 3.0])
+    near_miss = expected + torch.tensor([0.0, 0.0, 1e-3])
+    indistinguishable = {"one pass too few": expected.clone(), "you negated it": -expected}
+    assert _hint_of(near_miss, expected, misconceptions=indistinguishable, hint="fallback") == (
+        "fallback"
+    )
+    assert _hint_of(-expected, expected, misconceptions=indistinguishable) == "you negated it"
+
+
 def test_every_entry_equal_to_the_batch_sum_is_named() -> None:
     expected = torch.tensor([0.5, -1.0, 2.0, 0.25], dtype=torch.float64)
     assert _hint_of(expected.sum().expand(4), expected) == BATCH_SUM

@@ -72,7 +72,8 @@ def test_dense_slogdet_loses_only_the_cost_point(graded_mutant: GradeMutant) -> 
 
 
 def test_dense_work_the_watch_cannot_see_meets_the_time_limit(tmp_path: Path) -> None:
-    """A dense determinant in numpy escapes the watch; the 0.5 s limit still stops it."""
+    """A dense determinant in numpy escapes the watch; the 0.5 s limit still stops it (and
+    numpy also cuts the gradient and would mix devices on a GPU)."""
     numpy_dense = (
         "    log_det = torch.log(torch.abs(1 + slope * (w @ u)))",
         "    import numpy\n"
@@ -85,8 +86,9 @@ def test_dense_work_the_watch_cannot_see_meets_the_time_limit(tmp_path: Path) ->
     folder = write_submission("exercise-06", (numpy_dense,), tmp_path)
     result = grade_exercise("exercise-06", folder, seed=0)
     failed = failed_outputs(result)
-    assert sorted(failed) == ["forward_cost"], failed
+    assert sorted(failed) == ["forward_cost", "gradients", "structure"], failed
     assert "your function ran for more than 0.5 s and was stopped" in failed["forward_cost"]
+    assert "numpy" in failed["gradients"] and "device=x.device" in failed["structure"]
 
 
 CORRECT_ALTERNATIVES = {
@@ -206,6 +208,28 @@ def test_reference_invertibility_is_monotonicity_along_w(generator: torch.Genera
         increasing = bool((along.diff() > 0).all())
         assert bool(reference.planar_is_invertible(u, w)) == increasing == (wu >= -1), wu
     assert bool(reference.planar_is_invertible(torch.tensor([1.0, 2.0]), torch.zeros(2)))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "pre", "tolerance"),
+    [(torch.float64, 1e-4, 1e-8), (torch.float64, -1e-3, 1e-8), (torch.float32, 0.03, 1e-4)],
+)
+def test_reference_log_det_at_the_boundary_is_twice_log_tanh(
+    dtype: torch.dtype, pre: float, tolerance: float
+) -> None:
+    """At w^T u = -1 exactly, det(I + u psi^T) = 1 - h'(a) = tanh(a)^2: the reference's
+    log-det matches 2 log|tanh a| (computed with math) to well within the hidden extreme
+    test's tolerance, down to a determinant of 1e-8 in float64."""
+    w = torch.tensor([0.5, -0.25, 1.0, 0.75], dtype=dtype)
+    u = torch.tensor([-1.0, 0.0, -0.5, 0.0], dtype=dtype)
+    assert float(w @ u) == -1.0
+    b = torch.tensor(0.25, dtype=dtype)
+    z = ((pre - 0.25) * w / (w @ w)).unsqueeze(0)
+    a = float(z.double() @ w.double() + b.double())  # w^T z + b of these inputs
+    _, log_det = reference.planar_forward(z, u, w, b)
+    exact = 2 * math.log(abs(math.tanh(a)))
+    assert a == pytest.approx(pre, rel=1e-5)
+    assert float(log_det) == pytest.approx(exact, rel=tolerance, abs=0.0)
 
 
 @pytest.mark.parametrize("wu", [-800.0, -5.0, -1.0, 0.0, 0.7, 30.0, 800.0])

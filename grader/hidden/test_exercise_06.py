@@ -7,6 +7,11 @@ flow for the density at its samples), and the exact invertibility boundary w^T u
 A cost test at d = 3000 rejects a dense Jacobian: at once when the student's code builds
 an O(d^2) tensor or decomposes a matrix made from the inputs (`flows_06.WatchedInput`),
 otherwise by a time limit that an O(d) answer meets a thousand times over.
+
+Issue 11's classes of slips: extreme magnitudes where the maths is finite (a saturated
+tanh, determinants 1 + u^T psi down to 1e-8 at the boundary w^T u = -1, base samples far
+in the tails), gradients of every function against the reference's (float64), and a
+structure test under the virtual-device check and the worker's watch for in-place writes.
 """
 
 from __future__ import annotations
@@ -29,9 +34,15 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import lazy, part_of
+from grader.testing.checks import expect_clean_call, lazy, part_of
 from grader.testing.cost import call_within
 from grader.testing.flows_06 import DenseJacobian, WatchedInput
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
 
 CASES = [(1, 1, torch.float64), (5, 2, torch.float32), (4, 5, torch.float64), (3, 8, torch.float32)]
@@ -100,8 +111,9 @@ FORGOT_WU = (
     "as w^T u + m instead of m"
 )
 NAIVE_SOFTPLUS = (
-    "softplus(s) = log(1 + e^s) overflows for large s (e^800 = inf): use "
-    "torch.nn.functional.softplus, or max(s, 0) + log1p(exp(-|s|))"
+    "softplus(s) = log(1 + e^s) overflows for large s when written out by hand (e^800 = inf), "
+    "and so does log(1 + e^-s) for very negative s: use torch.nn.functional.softplus, or "
+    "max(s, 0) + log1p(exp(-|s|))"
 )
 DENSITY_SIGN = (
     "the density of the pushed-forward samples divides by the volume change: "
@@ -119,6 +131,21 @@ DENSITY_REPARAMETERISED = (
     "use each layer's u as given: the flow's u's already satisfy the invertibility "
     "condition, and u_hat(u) != u"
 )
+TINY_DETERMINANT = (
+    "at the boundary w^T u = -1 the determinant 1 + u^T psi is tiny but positive (down to "
+    "1e-8 here) and its log an ordinary number: take the log of its absolute value as it "
+    "is; do not add an eps inside the log or clamp the determinant"
+)
+LOG_SPACE = (
+    "work in log space: far in the tails exp(-|z0|^2 / 2) underflows to 0 while the "
+    "log-density itself is an ordinary number; never form the density and take its log"
+)
+# |z0| in the far-tail check: the base density underflows, its log does not.
+FAR = {torch.float32: 15.0, torch.float64: 40.0}
+# w^T z + b at the boundary w^T u = -1, where 1 + u^T psi = tanh(w^T z + b)^2: small
+# enough for a determinant of 1e-8 (float64) or 1e-3 (float32), large enough that
+# 1 - tanh^2 in the input's dtype still gives it to float64's (float32's) tolerance.
+NEAR_BOUNDARY = {torch.float64: (1e-4, -1e-3, 0.02), torch.float32: (0.1, -0.03)}
 
 
 # ------------------------------------------------------------------ inputs
@@ -286,7 +313,7 @@ def _as_bool(value: Any, what: str) -> bool:
 
 @pytest.mark.points(1)
 def test_worked_example(student):
-    """The unit's example 3: u=(1,0), w=(1,2), b=0, z=(0.5,-0.5) -> log|det J| = log 1.7864."""
+    """The unit's worked example 3 gives the x and the log-det that the unit works out."""
     u = torch.tensor([1.0, 0.0], dtype=torch.float64)
     w = torch.tensor([1.0, 2.0], dtype=torch.float64)
     b = torch.tensor(0.0, dtype=torch.float64)
@@ -324,8 +351,11 @@ def test_forward_matches_reference(student, reference, device, rng):
 
 
 @pytest.mark.points(1)
-def test_log_det_matches_jacobian(student, rng):
-    """Your log-det equals log|det dx/dz| of your own map (finite differences + slogdet)."""
+def test_log_dets_match_jacobians(student, reference, rng):
+    """Your log-det and your flow's log-density agree with the Jacobians of your own maps.
+
+    The Jacobians are taken by finite differences and their log-determinants by slogdet:
+    one layer (d = 2, 3, 6) and whole flows (d = 2 and 4)."""
     for d in (2, 3, 6):
         layer = _layer(rng, d, torch.float64, "cpu")
         z = _samples(rng, 1, d, torch.float64, "cpu")
@@ -343,11 +373,29 @@ def test_log_det_matches_jacobian(student, rng):
             misconceptions=part_of(lazy(_forward_misconceptions, z, layer), 1),
             hint="the log-det you return does not describe the map you implemented",
         )
+    for d, depth in ((2, 3), (4, 5)):
+        z0 = _samples(rng, 1, d, torch.float64, "cpu", scale=1.0)
+        flow = _flow(rng, d, depth, torch.float64, "cpu")
+        points = perturbation_batch(z0[0])
+        outputs, _ = _call_flow(student, points, flow)
+        outputs = expect_map_outputs(outputs, points, function="planar_flow_sample")
+        _, log_prob = _call_flow(student, z0, flow)
+        base = -0.5 * (z0 * z0).sum(-1) - 0.5 * d * LOG_TWO_PI
+        oracle = base - finite_difference_log_abs_det(outputs).reshape(1)
+        expect_close(
+            log_prob,
+            oracle,
+            what=f"log q_K(x) vs log N(z0) - log|det dx/dz0| of your own flow (d={d}, K={depth})",
+            rtol=1e-5,
+            atol=1e-7,
+            misconceptions=part_of(lazy(_flow_misconceptions, z0, flow, reference), 1),
+            hint="change of variables at a sample: log q_K(x) = log N(z0) - log|det dx/dz0|",
+        )
 
 
 @pytest.mark.points(1)
 def test_forward_cost(student_cpu, reference, rng):
-    """Cost: planar_forward at d = 3000 within 0.5 s on one CPU thread, no d x d work (O(d))."""
+    """planar_forward at d = 3000 runs within 0.5 s on one CPU thread without d x d work."""
     batch = 2
     z = _samples(rng, batch, COST_D, torch.float64, "cpu")
     layer = _layer(rng, COST_D, torch.float64, "cpu")
@@ -373,8 +421,19 @@ def test_forward_cost(student_cpu, reference, rng):
 
 
 @pytest.mark.points(1)
-def test_forward_saturated_tanh(student, reference, device, rng):
-    """Huge |w^T z + b| (up to 1e4): the tanh saturates, x and log-det stay finite and right."""
+def test_extreme_magnitudes(student, reference, device, rng):
+    """Extreme magnitudes where the maths is finite give finite, right answers.
+
+    Determinants down to 1e-8 at the invertibility boundary, a saturated tanh
+    (|w^T z + b| up to 1e4), and base samples far in the tails (|z0| = 40 in float64, 15 in
+    float32), each in float32 and float64."""
+    _check_boundary(student, reference, device, rng)
+    _check_saturated(student, reference, device, rng)
+    _check_far_tails(student, reference, device, rng)
+
+
+def _check_saturated(student, reference, device, rng) -> None:
+    """Huge |w^T z + b|: the tanh saturates, x and the log-det stay finite and right."""
     for dtype, magnitudes in ((torch.float64, (40.0, 800.0, 1e4)), (torch.float32, (20.0, 200.0))):
         d = 4
         u, w, _ = _layer(rng, d, dtype, device)
@@ -394,6 +453,66 @@ def test_forward_saturated_tanh(student, reference, device, rng):
             misc = lazy(_forward_misconceptions, z, layer)
             expect_close(x, x_ref, what=f"x {where}", misconceptions=part_of(misc, 0))
             expect_close(log_det, ld_ref, what=f"log-det {where}", misconceptions=part_of(misc, 1))
+
+
+def _boundary_layer(rng: torch.Generator, dtype: torch.dtype, device: Device) -> Layer:
+    """(u, w, b) in d = 4 with w^T u = -1 exactly in any dtype and summation order (dyadic
+    entries), signs and order shuffled by the run's seed."""
+    w = torch.tensor([0.5, -0.25, 1.0, 0.75], dtype=torch.float64)
+    u = torch.tensor([-1.0, 0.0, -0.5, 0.0], dtype=torch.float64)
+    signs = torch.randint(0, 2, (4,), generator=rng).double() * 2 - 1
+    order = torch.randperm(4, generator=rng)
+    u, w = (u * signs)[order], (w * signs)[order]
+    b = torch.randn((), generator=rng, dtype=torch.float64) * 0.5
+    return tuple(t.to(dtype).to(device) for t in (u, w, b))  # type: ignore[return-value]
+
+
+def _check_boundary(student, reference, device, rng) -> None:
+    """At w^T u = -1 the determinant is tanh(w^T z + b)^2: tiny for a small pre-activation."""
+    for dtype, targets in NEAR_BOUNDARY.items():
+        u, w, b = _boundary_layer(rng, dtype, device)
+        wide_w, wide_b = w.double().cpu(), b.double().cpu()
+        z = _samples(rng, len(targets), 4, torch.float64, "cpu")
+        shift = torch.tensor(targets, dtype=torch.float64) - (z @ wide_w + wide_b)
+        z = (z + shift.unsqueeze(-1) * wide_w / (wide_w @ wide_w)).to(dtype).to(device)
+        layer = (u, w, b)
+        x, log_det = _call_forward(student, z, layer)
+        x_ref, ld_ref = reference.planar_forward(z, *layer)
+        shown = ", ".join(f"{t:g}" for t in targets)
+        where = f"at the boundary w^T u = -1 with w^T z + b = {shown} ({describe(z)})"
+        if isinstance(log_det, Tensor):
+            expect_finite(log_det, what=f"log-det {where}", hint=TINY_DETERMINANT)
+        misc = lazy(_forward_misconceptions, z, layer)
+        expect_close(x, x_ref, what=f"x {where}", misconceptions=part_of(misc, 0))
+        expect_close(
+            log_det,
+            ld_ref,
+            what=f"log-det {where}",
+            misconceptions=part_of(misc, 1),
+            hint=TINY_DETERMINANT,
+        )
+
+
+def _check_far_tails(student, reference, device, rng) -> None:
+    """log q_K(x) at base samples with |z0| = FAR[dtype]: the base density underflows."""
+    for dtype, radius in FAR.items():
+        direction = torch.randn(3, 3, generator=rng, dtype=torch.float64)
+        z0 = (radius * direction / direction.norm(dim=-1, keepdim=True)).to(dtype).to(device)
+        flow = _flow(rng, 3, 2, dtype, device)
+        x_ref, lp_ref = reference.planar_flow_sample(z0, *flow)
+        x, log_prob = _call_flow(student, z0, flow)
+        where = f"far in the tails (|z0| = {radius:g}, {describe(z0)}, K=2)"
+        if isinstance(log_prob, Tensor):
+            expect_finite(log_prob, what=f"log q_K(x) {where}", hint=LOG_SPACE)
+        misc = lazy(_flow_misconceptions, z0, flow, reference)
+        expect_close(x, x_ref, what=f"x {where}", misconceptions=part_of(misc, 0))
+        expect_close(
+            log_prob,
+            lp_ref,
+            what=f"log q_K(x) {where}",
+            misconceptions=part_of(misc, 1),
+            hint=LOG_SPACE,
+        )
 
 
 @pytest.mark.points(1)
@@ -495,31 +614,38 @@ def test_flow_sample_matches_reference(student, reference, device, rng):
 
 
 @pytest.mark.points(1)
-def test_flow_sample_change_of_variables(student, reference, rng):
-    """Your log q_K(x) agrees with the Jacobian of your own flow (finite differences + slogdet)."""
-    for d, depth in ((2, 3), (4, 5)):
-        z0 = _samples(rng, 1, d, torch.float64, "cpu", scale=1.0)
-        flow = _flow(rng, d, depth, torch.float64, "cpu")
-        points = perturbation_batch(z0[0])
-        outputs, _ = _call_flow(student, points, flow)
-        outputs = expect_map_outputs(outputs, points, function="planar_flow_sample")
-        _, log_prob = _call_flow(student, z0, flow)
-        base = -0.5 * (z0 * z0).sum(-1) - 0.5 * d * LOG_TWO_PI
-        oracle = base - finite_difference_log_abs_det(outputs).reshape(1)
-        expect_close(
-            log_prob,
-            oracle,
-            what=f"log q_K(x) vs log N(z0) - log|det dx/dz0| of your own flow (d={d}, K={depth})",
-            rtol=1e-5,
-            atol=1e-7,
-            misconceptions=part_of(lazy(_flow_misconceptions, z0, flow, reference), 1),
-            hint="change of variables at a sample: log q_K(x) = log N(z0) - log|det dx/dz0|",
+def test_gradients(student, reference, rng):
+    """Gradients of every function that returns a tensor match the reference's (float64).
+
+    planar_forward (x and its log-det), planar_u_hat and planar_flow_sample (x and the
+    log-density), each with respect to every input: a training step needs them all."""
+    d = 4
+    z = _samples(rng, 3, d, torch.float64, "cpu")
+    layer = _layer(rng, d, torch.float64, "cpu")
+    flow = _flow(rng, d, 3, torch.float64, "cpu")
+    calls = (
+        ("planar_forward", (z, *layer), ["z", "u", "w", "b"], ["x", "log_det"]),
+        ("planar_u_hat", layer[:2], ["u", "w"], ["u_hat"]),
+        ("planar_flow_sample", (z, *flow), ["z0", "us", "ws", "bs"], ["x", "log q_K(x)"]),
+    )
+    for function, args, names, outputs in calls:
+        expected = getattr(reference, function)(*args)
+        spec = gradient_spec(rng, expected, wrt=tuple(range(len(args))))
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function,
+            names=names,
+            outputs=outputs,
         )
 
 
 @pytest.mark.points(1)
 def test_structure(student, reference, device, rng):
-    """Shapes, dtype and device are kept and inputs are not modified (needs correct values)."""
+    """Outputs keep their shape, dtype and device, and every call leaves its inputs alone.
+
+    These points need correct values. Each call runs under the virtual-device check (a
+    tensor a GPU run would put on the CPU fails) and the worker's watch for in-place writes."""
     for dtype in (torch.float32, torch.float64):
         z = _samples(rng, 3, 4, dtype, device)
         layer = _layer(rng, 4, dtype, device)
@@ -530,7 +656,7 @@ def test_structure(student, reference, device, rng):
             ("planar_flow_sample", (z, *flow), ("z0", "us", "ws", "bs")),
         )
         for function, args, names in calls:
-            result = student.call_full(function, args, return_inputs=True)
+            result = student.call_full(function, args, return_inputs=True, check_device=True)
             expected = getattr(reference, function)(*args)
             got = result.value
             if isinstance(expected, tuple):
@@ -542,7 +668,10 @@ def test_structure(student, reference, device, rng):
                 expect_close(part, want, what=f"{what} (structure points need correct values)")
                 expect_structure(part, want, what=what)
             expect_unchanged(list(args), result.inputs_after, function=function, names=names)
-        result = student.call_full("planar_is_invertible", layer[:2], return_inputs=True)
+            expect_clean_call(result, function=function, names=names)
+        result = student.call_full(
+            "planar_is_invertible", layer[:2], return_inputs=True, check_device=True
+        )
         answer = _as_bool(result.value, "what planar_is_invertible returns")
         expect_true(
             answer == bool(reference.planar_is_invertible(*layer[:2])),
@@ -552,3 +681,4 @@ def test_structure(student, reference, device, rng):
         expect_unchanged(
             list(layer[:2]), result.inputs_after, function="planar_is_invertible", names=("u", "w")
         )
+        expect_clean_call(result, function="planar_is_invertible", names=("u", "w"))

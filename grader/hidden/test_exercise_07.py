@@ -7,6 +7,13 @@ dx/dz| of the model's generative map (autograd Jacobian + slogdet, with the inde
 not the reference, for squeezing), and bits per dimension against hand-computed values.
 The level flows are `grader.testing.flows_07.ChannelMixSinhArcsinh` (no graded answer of
 any exercise inside).
+
+Issue 11's classes of slips: extreme magnitudes where the maths is finite (factored-out
+values and data far in the tails, whose densities underflow while their logs do not;
+bits per dimension of very unlikely data), gradients of squeeze, unsqueeze, factor_out and
+the model's log-likelihood against the reference's (float64), and a structure test of
+every function under the virtual-device check and the worker's watch for in-place writes
+into what the levels return.
 """
 
 from __future__ import annotations
@@ -29,8 +36,14 @@ from grader.testing import (
     expect_tuple,
     expect_unchanged,
 )
-from grader.testing.checks import MisconceptionSource, fail, lazy
+from grader.testing.checks import MisconceptionSource, expect_clean_call, fail, lazy
 from grader.testing.flows_07 import ChannelMixSinhArcsinh
+from grader.testing.gradients import (
+    expect_gradients,
+    gradient_spec,
+    reference_gradients,
+    student_gradients,
+)
 
 Device = torch.device | str
 LOG_TWO_PI = math.log(2 * math.pi)
@@ -42,11 +55,16 @@ SQUEEZE_CASES = [
     (3, 2, 6, 4, torch.float64),
     (2, 4, 8, 2, torch.float32),
 ]
+# (B, C, H, W, dtype, scale of x): the last case lies far in the tails, where the latents'
+# density underflows to 0 while its log is an ordinary number
 MODEL_CASES = [
-    (2, 1, 4, 4, torch.float64),
-    (3, 3, 8, 4, torch.float32),
-    (1, 2, 4, 8, torch.float64),
+    (2, 1, 4, 4, torch.float64, 1.0),
+    (3, 3, 8, 4, torch.float32, 1.0),
+    (1, 2, 4, 8, torch.float64, 1.0),
+    (2, 1, 4, 4, torch.float64, 40.0),
 ]
+# log p_y of very unlikely data: exp(log p_y) underflows to 0 in both dtypes
+UNLIKELY = (-2.0e3, -5.0e4)
 
 POSITION_MAJOR = (
     "wrong channel order: channel 4c + 2i + j holds pixel (2h + i, 2w + j) of channel c "
@@ -136,6 +154,11 @@ LN_256 = "in bits the 256-bin term is log2 256 = 8, and log p must be divided by
 BPD_SIGN = "bits per dimension is -log2 p / D: a higher likelihood gives fewer bits"
 D_WITH_BATCH = "D = C * H * W counts the dimensions of ONE sample, not of the whole batch"
 NOT_PER_DIM = "divide by D = C * H * W: bits per dimension, not bits per image"
+BITS_LOG_SPACE = (
+    "stay in log space: exp(log p) underflows to 0 for very unlikely data (log p below about "
+    "-745 in float64, -104 in float32) and log2(0) = -inf, while log p itself is an ordinary "
+    "number; convert nats to bits by dividing log p by log 2"
+)
 
 
 # ------------------------------------------------------------------ index maps (oracle)
@@ -403,9 +426,9 @@ def _flat_generator(z1_shape: torch.Size, z2_shape: torch.Size, level_1: Any, le
 # ------------------------------------------------------------------ tests
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_squeeze_index_map(student, device, rng):
-    """squeeze puts x[b, c, 2h+i, 2w+j] into channel 4c+2i+j (an index map built entry by entry)."""
+    """squeeze puts x[b, c, 2h+i, 2w+j] into channel 4c+2i+j, checked against an index map."""
     for batch, channels, height, width, dtype in SQUEEZE_CASES:
         x = _images(rng, (batch, channels, height, width), dtype, device)
         _check_map(student, "squeeze", x, _squeeze_by_map(x), lazy(_squeeze_variants, x))
@@ -437,7 +460,7 @@ def test_unsqueeze_inverts_squeeze(student, device, rng):
 
 @pytest.mark.points(1)
 def test_sizes_that_do_not_fit(student, rng):
-    """Odd H or W (squeeze), C not divisible by 4 (unsqueeze), odd C (factor_out): ValueError."""
+    """Sizes that do not fit raise ValueError: odd H or W, C not divisible by 4, odd C."""
     cases = (  # (function, input shape, sizes the message must name, the stub's message)
         ("squeeze", (2, 3, 5, 4), "H=5, W=4", "squeeze needs even H and W, got H={H}, W={W}"),
         ("squeeze", (1, 1, 4, 3), "H=4, W=3", "squeeze needs even H and W, got H={H}, W={W}"),
@@ -481,21 +504,24 @@ def test_factor_out(student, reference, device, rng):
         expect_unchanged([h], result.inputs_after, function="factor_out", names=["h"])
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_multiscale_log_prob_matches_reference(student, reference, device, rng):
-    """multiscale_log_prob of the two-level model matches the reference for several shapes."""
-    for batch, channels, height, width, dtype in MODEL_CASES:
-        x = _images(rng, (batch, channels, height, width), dtype, device)
+    """multiscale_log_prob of the two-level model matches the reference, far tails included."""
+    for batch, channels, height, width, dtype, scale in MODEL_CASES:
+        x = _images(rng, (batch, channels, height, width), dtype, device) * scale
         level_1, level_2 = _levels(rng, channels, device)
-        _check_result(
-            student,
-            "multiscale_log_prob",
-            (x, level_1, level_2),
-            reference.multiscale_log_prob(x, level_1, level_2),
-            what=f"log p(x) of the two-level model {_where(tuple(x.shape), dtype)}",
-            names=["x", "level_1", "level_2"],
-            misconceptions=lazy(_model_misconceptions, x, level_1, level_2, reference),
-        )
+        where = _where(tuple(x.shape), dtype) + (f", entries ~ +-{scale:g}" if scale > 1 else "")
+        what = f"log p(x) of the two-level model {where}"
+        result = student.call_full("multiscale_log_prob", (x, level_1, level_2), return_inputs=True)
+        if isinstance(result.value, Tensor):
+            expect_finite(result.value, what=what, hint=LOG_OF_DENSITY)
+        expected = reference.multiscale_log_prob(x, level_1, level_2)
+        misc = lazy(_model_misconceptions, x, level_1, level_2, reference)
+        expect_close(result.value, expected, what=what, misconceptions=misc)
+        expect_structure(result.value, expected, what=what)
+        names = ["x", "level_1", "level_2"]
+        expect_unchanged([x], result.inputs_after, function="multiscale_log_prob", names=names)
+        expect_clean_call(result, function="multiscale_log_prob", names=names)
 
 
 @pytest.mark.points(1)
@@ -530,7 +556,7 @@ def test_multiscale_change_of_variables(student, reference, rng):
 
 @pytest.mark.points(1)
 def test_dequantize(student, reference, device, rng):
-    """dequantize maps 8-bit x and noise u in [0, 1) to (x + u) / 256 in [0, 1), noise's dtype."""
+    """dequantize maps 8-bit x and noise u in [0, 1) to (x + u) / 256 in the noise's dtype."""
     for shape, dtype in (((2, 1, 2, 2), torch.float64), ((3, 3, 4, 4), torch.float32)):
         x = torch.randint(0, 256, shape, generator=rng, dtype=torch.uint8)
         x.view(-1)[:2] = torch.tensor([0, 255], dtype=torch.uint8)
@@ -550,7 +576,7 @@ def test_dequantize(student, reference, device, rng):
 
 @pytest.mark.points(1)
 def test_bits_per_dim(student, reference, device, rng):
-    """bits_per_dim: 8 bits/dim for log p_y = 0, 7 for log p_y = D log 2, and random cases."""
+    """bits_per_dim matches values worked out by hand, random cases and very unlikely data."""
     x = torch.zeros(2, 3, 4, 4, dtype=torch.float64, device=device)
     dims = 3 * 4 * 4
     by_hand = (
@@ -580,3 +606,97 @@ def test_bits_per_dim(student, reference, device, rng):
             names=["log_prob", "x"],
             misconceptions=lazy(_bits_misconceptions, log_prob, data),
         )
+    for dtype in (torch.float32, torch.float64):
+        data = torch.rand(2, 3, 4, 4, generator=rng, dtype=torch.float64).to(dtype).to(device)
+        log_prob = torch.tensor(UNLIKELY, dtype=dtype, device=device)
+        what = (
+            f"bits per dimension of very unlikely data (log p_y = {UNLIKELY}, {describe(log_prob)})"
+        )
+        result = student.call_full("bits_per_dim", (log_prob, data), return_inputs=True)
+        if isinstance(result.value, Tensor):
+            expect_finite(result.value, what=what, hint=BITS_LOG_SPACE)
+        expect_close(
+            result.value,
+            reference.bits_per_dim(log_prob, data),
+            what=what,
+            misconceptions=lazy(_bits_misconceptions, log_prob, data),
+            hint=BITS_LOG_SPACE,
+        )
+
+
+@pytest.mark.points(1)
+def test_gradients(student, reference, rng):
+    """Gradients of squeeze, unsqueeze, factor_out and the log-likelihood match the reference's.
+
+    Each function is differentiated with respect to its tensor input, in float64: training a
+    multi-scale model back-propagates through all of them."""
+    level_1, level_2 = _levels(rng, 2, "cpu")
+    calls = (
+        ("squeeze", (_images(rng, (2, 2, 4, 4), torch.float64, "cpu"),), ["x"], ["y", "log_det"]),
+        ("unsqueeze", (_images(rng, (2, 8, 2, 2), torch.float64, "cpu"),), ["y"], ["x", "log_det"]),
+        (
+            "factor_out",
+            (_images(rng, (2, 4, 2, 3), torch.float64, "cpu"),),
+            ["h"],
+            ["kept", "factored", "log_prob"],
+        ),
+        (
+            "multiscale_log_prob",
+            (_images(rng, (2, 2, 4, 4), torch.float64, "cpu"), level_1, level_2),
+            ["x", "level_1", "level_2"],
+            ["log p(x)"],
+        ),
+    )
+    for function, args, names, outputs in calls:
+        spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=(0,))
+        expect_gradients(
+            student_gradients(student, function, args, spec),
+            reference_gradients(getattr(reference, function), args, spec),
+            function=function,
+            names=names,
+            outputs=outputs,
+        )
+
+
+def _structure_calls(rng: torch.Generator, dtype: torch.dtype, device: Device) -> list[tuple]:
+    """(function, args, names) for every function, with inputs in `dtype` on `device`."""
+    level_1, level_2 = _levels(rng, 1, device)
+    pixels = torch.randint(0, 256, (2, 1, 4, 4), generator=rng, dtype=torch.uint8).to(device)
+    noise = torch.rand(2, 1, 4, 4, generator=rng, dtype=torch.float64).to(dtype).to(device)
+    log_prob = (torch.randn(2, generator=rng, dtype=torch.float64) * 16).to(dtype).to(device)
+    return [
+        ("squeeze", (_images(rng, (2, 2, 4, 4), dtype, device),), ["x"]),
+        ("unsqueeze", (_images(rng, (2, 8, 2, 2), dtype, device),), ["y"]),
+        ("factor_out", (_images(rng, (2, 4, 2, 2), dtype, device),), ["h"]),
+        (
+            "multiscale_log_prob",
+            (_images(rng, (2, 1, 4, 4), dtype, device), level_1, level_2),
+            ["x", "level_1", "level_2"],
+        ),
+        ("dequantize", (pixels, noise), ["x", "noise"]),
+        ("bits_per_dim", (log_prob, noise), ["log_prob", "x"]),
+    ]
+
+
+@pytest.mark.points(1)
+def test_structure(student, reference, device, rng):
+    """Outputs keep their shape, dtype and device, and every call leaves what it is given alone.
+
+    These points need correct values. Each call runs under the virtual-device check (a
+    tensor a GPU run would put on the CPU fails) and the worker's watch for in-place writes,
+    also into the tensors the levels return."""
+    for dtype in (torch.float32, torch.float64):
+        for function, args, names in _structure_calls(rng, dtype, device):
+            result = student.call_full(function, args, return_inputs=True, check_device=True)
+            expected = getattr(reference, function)(*args)
+            got = result.value
+            if isinstance(expected, tuple):
+                got = expect_tuple(got, len(expected), function, f"of {len(expected)} tensors")
+            else:
+                got, expected = (got,), (expected,)
+            for index, (part, want) in enumerate(zip(got, expected, strict=True)):
+                what = f"output {index + 1} of {function} for {describe(args[0])} inputs"
+                expect_close(part, want, what=f"{what} (structure points need correct values)")
+                expect_structure(part, want, what=what)
+            expect_unchanged(list(args), result.inputs_after, function=function, names=names)
+            expect_clean_call(result, function=function, names=names)

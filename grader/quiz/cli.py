@@ -294,19 +294,30 @@ def import_command(
 
 
 @quiz.command()
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Only the number of questions per objective and pitfall, not each question's tags.",
+)
 @click.pass_context
-def check(context: click.Context) -> None:
-    """Validate the bank: files, keys, templates, coverage."""
-    from grader.quiz.lint import coverage_gaps, lint_quiz
+def check(context: click.Context, summary: bool) -> None:
+    """Validate the bank (files, keys, templates, coverage); show what each question covers."""
+    from grader.quiz.coverage import tag_counts
+    from grader.quiz.lint import lint_quiz
+    from grader.quiz.render import terminal_check, use_colour
+    from grader.render.fit import fit_to_width, terminal_width
 
     quizzes, errors = load_bank(_bank(context))
+    coverage = tag_counts(quizzes)
     problems = [str(e) for e in errors]
     for item in quizzes:
         problems += lint_quiz(item)
-    problems += coverage_gaps(quizzes)
+    problems += coverage.gaps()
     for problem in problems:
         click.echo(f"Error: {problem}", err=True)
-    total = sum(len(q.questions) for q in quizzes)
-    click.echo(f"{len(quizzes)} quizzes, {total} questions, {len(problems)} problems")
+    report = terminal_check(
+        quizzes, coverage, len(problems), table=not summary, colour=use_colour(sys.stdout)
+    )
+    click.echo(fit_to_width(report, terminal_width(sys.stdout)), nl=False)
     if problems:
         sys.exit(1)

@@ -1,7 +1,8 @@
-"""Content checks beyond the schema: is every key usable and is the unit covered?
+"""Content checks beyond the schema: is every key usable?
 
     problems = lint_quiz(quiz)          # one line per problem, empty when all is well
-    missing = coverage_gaps(quizzes)    # objectives / pitfalls no question covers
+
+(Whether the bank covers every objective and pitfall is `grader.quiz.coverage`.)
 
 `lint_quiz` draws every template for a few seeds and runs each concrete question's own
 checks (`Question.lint`): a symbolic answer and its misconceptions must parse; a numeric
@@ -12,11 +13,8 @@ tests, not for taking a quiz.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from grader.quiz.errors import QuizError
 from grader.quiz.model import Question, Quiz
-from grader.quiz.syllabus import OBJECTIVES, PITFALLS
 from grader.quiz.variants import draw_params, instantiate
 
 SEEDS = (0, 1, 2)
@@ -47,15 +45,3 @@ def lint_quiz(quiz: Quiz) -> list[str]:
     if not quiz.has_key:
         return []
     return [f"{quiz.name}: {q.id}: {p}" for q in quiz.questions for p in lint_question(q)]
-
-
-def coverage_gaps(quizzes: Iterable[Quiz]) -> list[str]:
-    """Learning objectives and pitfalls that no question of the bank is tagged with."""
-    objectives: set[int] = set()
-    pitfalls: set[str] = set()
-    for quiz in quizzes:
-        for question in quiz.questions:
-            objectives.update(question.objectives)
-            pitfalls.update(question.pitfalls)
-    gaps = [f"objective {o} is not covered" for o in OBJECTIVES if o not in objectives]
-    return gaps + [f"pitfall {p} is not covered" for p in PITFALLS if p not in pitfalls]

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
+from grader.quiz.coverage import Coverage
 from grader.quiz.model import Quiz
 from grader.quiz.scoring import Mark
 from grader.quiz.shown import ShownQuestion, shown_questions
@@ -21,6 +22,8 @@ from grader.quiz.syllabus import OBJECTIVES, PITFALLS
 from grader.quiz.variants import format_number
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+CHECK_WIDTH = 80  # `grade quiz check` fits this many columns (a terminal narrows it further)
+MAX_ID_WIDTH = 32  # the id column stops growing here; a longer id shifts its own row only
 ANSI = {"bold": "1", "dim": "2", "good": "32", "bad": "31", "warn": "33", "accent": "36"}
 
 
@@ -141,6 +144,28 @@ def terminal_summary(
         earned=earned,
         total=sum(v.points for _, v in rows),
         marked=all(v.score is not None for _, v in rows),
+    )
+
+
+def terminal_check(
+    quizzes: Sequence[Quiz], coverage: Coverage, problems: int, *, table: bool, colour: bool
+) -> str:
+    """`grade quiz check`'s report: each question's objectives and pitfalls (`table`), the
+    number of questions per objective and per pitfall, and the problem count."""
+    ids = [question.id for quiz in quizzes for question in quiz.questions]
+    return render(
+        "terminal_check.j2",
+        colour=colour,
+        quizzes=quizzes,
+        coverage=coverage,
+        problems=problems,
+        questions=len(ids),
+        table=table,
+        objectives=OBJECTIVES,
+        pitfalls=PITFALLS,
+        width=CHECK_WIDTH,
+        id_width=min(max([len("question"), *map(len, ids)]), MAX_ID_WIDTH),
+        pitfall_width=max(map(len, PITFALLS)),
     )
 
 

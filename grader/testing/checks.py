@@ -141,7 +141,7 @@ def expect_close(
     named = (
         _precision_hint(tensor, got_cmp, expected, exp_cmp)
         or _batch_sum_hint(got_cmp, exp_cmp)
-        or _match_misconception(tensor, expected, misconceptions)
+        or _match_misconception(tensor, expected, misconceptions, rtol, atol)
     )
     fail(what, differs, named or hint)
 
@@ -214,19 +214,38 @@ def missing_term_misconceptions(
 
 
 def _match_misconception(
-    got: torch.Tensor, expected: torch.Tensor, misconceptions: MisconceptionSource | None
+    got: torch.Tensor,
+    expected: torch.Tensor,
+    misconceptions: MisconceptionSource | None,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> str | None:
+    """The first misconception whose value matches `got` (within 10x the tolerance).
+
+    A misconception whose own value passes the check (`rtol`/`atol`, the check's own
+    tolerance) is never named: on that input it cannot be told apart from the right
+    answer (one pass too few of a saturated sequential solve is bitwise right, say), so
+    naming it would blame a near-miss on a mistake it cannot show."""
     if callable(misconceptions):
         misconceptions = misconceptions()
-    rtol, atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
+    match_rtol, match_atol = DEFAULT_TOLERANCES.get(expected.dtype, (1e-5, 1e-6))
+    rtol = match_rtol if rtol is None else rtol
+    atol = match_atol if atol is None else atol
     got64 = got.detach().to(device="cpu", dtype=torch.float64)
+    expected64 = expected.detach().to(device="cpu", dtype=torch.float64)
     pairs = misconceptions.items() if isinstance(misconceptions, Mapping) else misconceptions
     for text, wrong in pairs or ():
         wrong64 = wrong.detach().to(device="cpu", dtype=torch.float64)
         if wrong64.shape != got64.shape:
             continue
+        if wrong64.shape == expected64.shape and bool(
+            torch.isclose(wrong64, expected64, rtol=rtol, atol=atol, equal_nan=True).all()
+        ):
+            continue
         if bool(
-            torch.isclose(got64, wrong64, rtol=rtol * 10, atol=atol * 10, equal_nan=True).all()
+            torch.isclose(
+                got64, wrong64, rtol=match_rtol * 10, atol=match_atol * 10, equal_nan=True
+            ).all()
         ):
             return text
     return None

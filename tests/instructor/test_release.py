@@ -156,20 +156,25 @@ def test_grade_runs_inside_the_kit(kit, tmp_path):
 def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
     """In the kit, the references of exercises 06 and 07 pass every public check (0-dim
     results such as planar_is_invertible's bool keep their shape), while a dense slogdet is
-    refused by the watched inputs and an odd size that raises the wrong error type fails."""
+    refused by the watched inputs, an odd size that raises the wrong error type fails, and
+    a detached log-det and a log-det made without device= lose their gradient and structure
+    checks, as in the hidden tests."""
     for name in ("exercise-06", "exercise-07"):
         filename = get_exercise(name).filename
         (tmp_path / "reference").mkdir(exist_ok=True)
         shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
     materialize("exercise-06", "dense_slogdet", tmp_path / "dense")
     materialize("exercise-07", "odd_size_unchecked", tmp_path / "odd")
+    materialize("exercise-06", "detached_log_det", tmp_path / "detached")
+    materialize("exercise-07", "squeeze_log_det_without_device", tmp_path / "device")
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
         "from grader.grading import grade_exercise\n"
         "root = Path(sys.argv[1])\n"
         "runs = [('exercise-06', 'reference'), ('exercise-07', 'reference'),\n"
-        "        ('exercise-06', 'dense'), ('exercise-07', 'odd')]\n"
+        "        ('exercise-06', 'dense'), ('exercise-07', 'odd'),\n"
+        "        ('exercise-06', 'detached'), ('exercise-07', 'device')]\n"
         "out = {}\n"
         "for exercise, folder in runs:\n"
         "    r = grade_exercise(exercise, root / folder, call_timeout=5)\n"
@@ -184,6 +189,40 @@ def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
     assert sorted(failed["exercise-07/odd"]) == ["sizes_that_do_not_fit"]
     assert (
         "these inputs must raise ValueError" in failed["exercise-07/odd"]["sizes_that_do_not_fit"]
+    )
+    assert sorted(failed["exercise-06/detached"]) == ["gradients"]
+    assert "it was detached" in failed["exercise-06/detached"]["gradients"]
+    assert sorted(failed["exercise-07/device"]) == ["structure"]
+    assert "device=x.device" in failed["exercise-07/device"]["structure"]
+
+
+def test_kit_enforces_which_direction_of_exercise_08_is_parallel(kit, tmp_path):
+    """In the kit, exercise-08's reference passes every public check (all 10 are public),
+    and a MAF density computed in a loop, right in value, fails only the call-count check:
+    the recorded conditioner carries its call limit into the kit."""
+    filename = get_exercise("exercise-08").filename
+    (tmp_path / "reference").mkdir()
+    shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
+    materialize("exercise-08", "maf_density_loop", tmp_path / "loop")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from grader.grading import grade_exercise\n"
+        "root = Path(sys.argv[1])\n"
+        "out = {}\n"
+        "for folder in ('reference', 'loop'):\n"
+        "    r = grade_exercise('exercise-08', root / folder, call_timeout=5)\n"
+        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
+        "    out[folder] = {'public': len(r.tests), 'failed': failed}\n"
+        "print(json.dumps(out))\n"
+    )
+    results = _json_from_kit(kit, script, tmp_path)
+    assert results["reference"] == {"public": 10, "failed": {}}
+    failed = results["loop"]["failed"]
+    assert sorted(failed) == ["which_direction_is_parallel"]
+    assert (
+        "ConditionerCallLimit: the conditioner was called a 2nd time"
+        in (failed["which_direction_is_parallel"])
     )
 
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from grader.quiz.lint import coverage_gaps, lint_quiz
+from grader.quiz.coverage import tag_counts
+from grader.quiz.lint import lint_quiz
 from grader.quiz.loader import PROJECT_BANK, load_bank
 from grader.quiz.model import Question, Quiz
 
@@ -38,7 +39,7 @@ def test_size_and_kinds() -> None:
 
 
 def test_every_objective_and_pitfall_is_covered() -> None:
-    assert coverage_gaps(QUIZZES) == []
+    assert tag_counts(QUIZZES).gaps() == []
 
 
 @pytest.mark.parametrize("quiz", QUIZZES, ids=lambda q: q.name)

@@ -12,12 +12,33 @@ from click.testing import CliRunner
 
 from grader.quiz.attempt_file import load_attempt_file
 from grader.quiz.cli import quiz as quiz_group
-from grader.quiz.loader import PROJECT_BANK, load_quiz
+from grader.quiz.loader import PROJECT_BANK, load_bank, load_quiz
 from grader.quiz.model import Quiz
 from grader.quiz.shown import ShownQuestion, prepare_attempt_questions, shown_questions
 from grader.quiz.shuffle import attempt_seed
+from grader.quiz.syllabus import OBJECTIVES, PITFALLS
 
 ROOT = Path(__file__).resolve().parents[2]
+QUIZZES = load_bank(PROJECT_BANK)[0]
+SMALL_BANK = """\
+title: Small
+questions:
+  - id: two-tags
+    kind: single
+    objectives: [1, 2]
+    pitfalls: [slow-inverse, nan-log-likelihood]
+    stem: Which?
+    options:
+      - {id: a, text: A, correct: true, feedback: Right.}
+      - {id: b, text: B, feedback: Wrong.}
+  - id: one-tag
+    kind: single
+    objectives: [2]
+    stem: Which?
+    options:
+      - {id: a, text: A, correct: true, feedback: Right.}
+      - {id: b, text: B, feedback: Wrong.}
+"""
 
 
 def grade_quiz(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -145,6 +166,64 @@ def test_check_passes_on_the_project_bank() -> None:
     result = CliRunner().invoke(quiz_group, ["--bank", str(PROJECT_BANK), "check"])
     assert result.exit_code == 0, result.output
     assert "0 problems" in result.stdout
+
+
+def _objective_marks(objectives: tuple[int, ...]) -> str:
+    return " ".join("x" if n in objectives else "." for n in OBJECTIVES)
+
+
+def test_check_marks_each_questions_objectives_and_pitfalls_within_80_columns() -> None:
+    result = CliRunner().invoke(quiz_group, ["--bank", str(PROJECT_BANK), "check"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    total = sum(len(q.questions) for q in QUIZZES)
+    assert lines[-1] == f"{len(QUIZZES)} quizzes, {total} questions, 0 problems"
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ")}
+    for quiz in QUIZZES:
+        assert f"{quiz.name} ({len(quiz.questions)} questions)" in lines
+        for question in quiz.questions:
+            marks = _objective_marks(question.objectives).split()
+            assert rows[question.id] == [*marks, *(question.pitfalls or ["-"])], question.id
+    for number in OBJECTIVES:
+        tagged = sum(number in q.objectives for quiz in QUIZZES for q in quiz.questions)
+        assert rows[f"LO{number}"][:2] == [str(tagged), OBJECTIVES[number].split()[0]]
+    for name in PITFALLS:
+        tagged = sum(name in q.pitfalls for quiz in QUIZZES for q in quiz.questions)
+        assert rows[name][0] == str(tagged)
+    assert "!" not in result.stdout
+
+
+def test_check_flags_an_uncovered_objective_and_pitfall(tmp_path: Path) -> None:
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    (bank / "small.yaml").write_text(SMALL_BANK, encoding="utf-8")
+    result = CliRunner().invoke(quiz_group, ["--bank", str(bank), "check"])
+    assert result.exit_code == 1
+    uncovered = [f"objective {n} is not covered" for n in (3, 4, 5)] + [
+        f"pitfall {p} is not covered"
+        for p in PITFALLS
+        if p not in ("slow-inverse", "nan-log-likelihood")
+    ]
+    assert result.stderr.splitlines() == [f"Error: {line}" for line in uncovered]
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"1 quizzes, 2 questions, {len(uncovered)} problems"
+    assert "small (2 questions)" in lines
+    assert "  two-tags  x x . . .  slow-inverse" in lines
+    assert " " * 23 + "nan-log-likelihood" in lines  # a second pitfall under the first
+    assert "  one-tag   . x . . .  -" in lines
+    assert any(line.startswith("  LO3    0 ! Explain how") for line in lines)
+    assert any(line.startswith("  LO2    2   Compute") for line in lines)
+    assert any(line.startswith("  volume-preserving          0 !") for line in lines)
+    assert "! no question covers it" in lines
+
+
+def test_check_summary_leaves_out_the_questions(tiny_bank: Path) -> None:
+    result = CliRunner().invoke(quiz_group, ["--bank", str(tiny_bank), "check", "--summary"])
+    assert result.exit_code == 1  # the tiny bank covers objectives 1 and 2 only
+    assert "pick-one" not in result.stdout and "Questions:" not in result.stdout
+    assert result.stdout.startswith("Coverage: questions per learning objective")
+    assert result.stdout.splitlines()[-1].startswith("2 quizzes, 8 questions, ")
 
 
 # ---------------------------------------------------------------- real subprocess, piped answers

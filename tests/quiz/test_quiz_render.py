@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.quiz.coverage import tag_counts
 from grader.quiz.loader import PROJECT_BANK, load_bank, load_quiz
 from grader.quiz.render import (
     TEMPLATES,
@@ -14,12 +15,14 @@ from grader.quiz.render import (
     html_sheet,
     markdown_sheet,
     sheet_questions,
+    terminal_check,
     terminal_feedback,
     terminal_question,
     terminal_summary,
     use_colour,
 )
 from grader.quiz.scoring import mark_answer
+from grader.render.fit import visible_len
 
 QUIZZES = load_bank(PROJECT_BANK)[0]
 ANSI = "\x1b["
@@ -43,9 +46,16 @@ def test_all_templates_are_exercised() -> None:
         "terminal_question.j2",
         "terminal_feedback.j2",
         "terminal_summary.j2",
+        "terminal_check.j2",
         "sheet.md.j2",
         "sheet.html.j2",
     }
+
+
+def test_check_report_in_colour_still_fits_80_columns() -> None:
+    report = terminal_check(QUIZZES, tag_counts(QUIZZES), 0, table=True, colour=True)
+    assert "\x1b[" in report
+    assert max(visible_len(line) for line in report.splitlines()) <= 80
 
 
 @pytest.mark.parametrize("quiz", QUIZZES, ids=lambda q: q.name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.wrong.mutants import Edit
+from tests.wrong.mutants import IAF_DENSITY_LOOP, MAF_SAMPLING_LOOP, Edit
 
 
 @dataclass(frozen=True)
@@ -258,6 +258,175 @@ ALTERNATIVES: dict[str, tuple[Alternative, ...]] = {
                     "    total = z.new_zeros(z.shape[0], dtype=torch.float64)",
                 ),
                 ("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),
+            ),
+        ),
+    ),
+    "exercise-06": (
+        Alternative(
+            "sech_squared_log1p_and_distributions",
+            (
+                (
+                    "    slope = 1 - activation * activation\n"
+                    "    log_det = torch.log(torch.abs(1 + slope * (w @ u)))",
+                    "    slope = torch.cosh(z @ w + b) ** -2\n"
+                    "    log_det = torch.log1p(slope * torch.dot(u, w))",
+                ),
+                (
+                    "    d = z0.shape[-1]\n"
+                    "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+                    "    normal = torch.distributions.Normal(z0.new_zeros(()), z0.new_ones(()))\n"
+                    "    log_base = normal.log_prob(z0).sum(dim=-1)",
+                ),
+            ),
+        ),
+        Alternative(
+            "float64_inside_and_stacked_log_dets",
+            (
+                (
+                    "    x = z0\n"
+                    "    total = z0.new_zeros(z0.shape[0])\n"
+                    "    for u, w, b in zip(us, ws, bs, strict=True):\n"
+                    "        x, log_det = planar_forward(x, u, w, b)\n"
+                    "        total = total + log_det\n"
+                    "    d = z0.shape[-1]\n"
+                    "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI\n"
+                    "    return x, log_base - total",
+                    "    x, wide = z0.double(), z0.double()\n"
+                    "    log_dets = [wide.new_zeros(wide.shape[0])]\n"
+                    "    for k in range(us.shape[0]):\n"
+                    "        x, log_det = planar_forward(x, us[k].double(), ws[k].double(), "
+                    "bs[k].double())\n"
+                    "        log_dets.append(log_det)\n"
+                    "    d = wide.shape[-1]\n"
+                    "    log_base = -0.5 * (wide**2).sum(dim=-1) - 0.5 * d * LOG_TWO_PI\n"
+                    "    log_prob = log_base - torch.stack(log_dets).sum(dim=0)\n"
+                    "    return x.to(z0.dtype), log_prob.to(z0.dtype)",
+                ),
+                (
+                    "    m = F.softplus(wu) - 1\n    return u + (m - wu) * w / (w @ w)",
+                    "    alpha = (F.softplus(-wu) - 1) / (w * w).sum()\n    return u + alpha * w",
+                ),
+            ),
+        ),
+    ),
+    "exercise-07": (
+        Alternative(
+            "stacked_corners_and_float64_inside",
+            (
+                (
+                    "    patches = x.reshape(batch, channels, height // 2, 2, width // 2, 2)\n"
+                    "    y = patches.permute(0, 1, 3, 5, 2, 4).reshape(",
+                    "    corners = [x[:, :, i::2, j::2] for i in range(2) for j in range(2)]\n"
+                    "    y = torch.stack(corners, dim=2).reshape(",
+                ),
+                (
+                    "    flat = z.reshape(z.shape[0], -1)\n"
+                    "    return -0.5 * (flat * flat).sum(dim=-1) - "
+                    "0.5 * flat.shape[-1] * LOG_TWO_PI",
+                    "    flat = z.reshape(z.shape[0], -1).double()\n"
+                    "    count = flat.shape[-1]\n"
+                    "    log_prob = -0.5 * flat.pow(2).sum(dim=-1) - 0.5 * count * LOG_TWO_PI\n"
+                    "    return log_prob.to(z.dtype)",
+                ),
+                (
+                    "    return -log_prob / (dims * math.log(2.0)) + BITS_PER_BYTE",
+                    "    return -log_prob * math.log2(math.e) / dims + 8",
+                ),
+                ("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),
+            ),
+        ),
+        Alternative(
+            "latents_collected_in_a_loop",
+            (
+                (
+                    "    v, _ = squeeze(x)\n"
+                    "    h1, log_det_1 = level_1.inverse(v)\n"
+                    "    kept, _, log_p_1 = factor_out(h1)\n"
+                    "    u, _ = squeeze(kept)\n"
+                    "    z2, log_det_2 = level_2.inverse(u)\n"
+                    "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+                    "    total = x.new_zeros(x.shape[0])\n"
+                    "    h = x\n"
+                    "    for index, level in enumerate((level_1, level_2)):\n"
+                    "        h, _ = squeeze(h)\n"
+                    "        h, log_det = level.inverse(h)\n"
+                    "        total = total + log_det\n"
+                    "        if index == 0:\n"
+                    "            h, _, log_p = factor_out(h)\n"
+                    "            total = total + log_p\n"
+                    "    normal = torch.distributions.Normal(h.new_zeros(()), h.new_ones(()))\n"
+                    "    return total + normal.log_prob(h).flatten(1).sum(dim=-1)",
+                ),
+                ("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),
+            ),
+        ),
+    ),
+    "exercise-08": (
+        Alternative(
+            # d passes of the whole map from zeros: after pass k the first k entries are final
+            "fixed_point_passes",
+            (
+                (
+                    MAF_SAMPLING_LOOP,
+                    "    x = torch.zeros_like(z)\n"
+                    "    for _ in range(d):\n"
+                    "        log_scale, shift = conditioner(x)\n"
+                    "        x = z * torch.exp(log_scale) + shift\n"
+                    "    return x, log_scale.sum(dim=-1)",
+                ),
+                (
+                    IAF_DENSITY_LOOP,
+                    "    z = x.new_zeros(x.shape)\n"
+                    "    for _ in range(d):\n"
+                    "        log_scale, shift = conditioner.forward(z)\n"
+                    "        z = (x - shift) / torch.exp(log_scale)\n"
+                    "    return z, -torch.sum(log_scale, dim=-1)",
+                ),
+            ),
+        ),
+        Alternative(
+            # columns stacked and padded, addcmul, division, float64 inside
+            "stacked_columns_float64",
+            (
+                (
+                    MAF_SAMPLING_LOOP,
+                    "    columns = []\n"
+                    "    for i in range(d):\n"
+                    "        known = torch.stack(columns, dim=-1) if columns else z[..., :0]\n"
+                    "        log_scale, shift = conditioner(F.pad(known, (0, d - i)))\n"
+                    "        columns.append(z[..., i] * log_scale[..., i].exp() + shift[..., i])\n"
+                    "    return torch.stack(columns, dim=-1), log_scale.sum(dim=-1)",
+                ),
+                (
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    wide = (x.double() - shift.double()) / torch.exp(log_scale.double())\n"
+                    "    return wide.to(x.dtype), -log_scale.double().sum(dim=-1).to(x.dtype)",
+                ),
+                (
+                    "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+                    "    return torch.addcmul(shift, z, log_scale.exp()), log_scale.sum(-1)",
+                ),
+                (
+                    "from torch import Tensor, nn\n",
+                    "import torch.nn.functional as F\nfrom torch import Tensor, nn\n",
+                ),
+            ),
+        ),
+        Alternative(
+            # the conditioner itself run on a float64 copy (its outputs then differ from the
+            # reference's float32 ones by rounding, amplified by exp(-a) in an inverse)
+            "conditioner_in_float64",
+            (
+                (
+                    "    log_scale, shift = conditioner(x)\n"
+                    "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+                    "    wide = x.double()\n"
+                    "    log_scale, shift = conditioner(wide)\n"
+                    "    z = (wide - shift) * torch.exp(-log_scale)\n"
+                    "    return z.to(x.dtype), -log_scale.sum(dim=-1).to(x.dtype)",
+                ),
             ),
         ),
     ),

@@ -49,6 +49,26 @@ class Mutant:
         return ((self.old, self.new), *self.also)
 
 
+# the sequential loops of exercise-08's reference, which several mutants replace whole
+MAF_SAMPLING_LOOP = (
+    "    x = z[..., :0]\n"
+    "    for i in range(d):\n"
+    "        log_scale, shift = conditioner(torch.cat([x, torch.zeros_like(z[..., i:])], dim=-1))\n"
+    "        x_i = z[..., i : i + 1] * torch.exp(log_scale[..., i : i + 1])"
+    " + shift[..., i : i + 1]\n"
+    "        x = torch.cat([x, x_i], dim=-1)\n"
+    "    return x, log_scale.sum(dim=-1)"
+)
+IAF_DENSITY_LOOP = (
+    "    z = x[..., :0]\n"
+    "    for i in range(d):\n"
+    "        log_scale, shift = conditioner(torch.cat([z, torch.zeros_like(x[..., i:])], dim=-1))\n"
+    "        z_i = (x[..., i : i + 1] - shift[..., i : i + 1])"
+    " * torch.exp(-log_scale[..., i : i + 1])\n"
+    "        z = torch.cat([z, z_i], dim=-1)\n"
+    "    return z, -log_scale.sum(dim=-1)"
+)
+
 MUTANTS: dict[str, tuple[Mutant, ...]] = {
     "exercise-01": (
         Mutant(
@@ -645,7 +665,7 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "    a = z @ w + b\n"
             "    activation = (torch.exp(a) - torch.exp(-a)) / (torch.exp(a) + torch.exp(-a))",
             "the tanh saturates",
-            test="forward_saturated_tanh",
+            test="extreme_magnitudes",
         ),
         Mutant(
             "strict_invertibility",
@@ -694,7 +714,65 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
             "    log_base = -0.5 * (x * x).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
             "evaluated at the base sample z0",
-            test="flow_sample_change_of_variables",
+            test="log_dets_match_jacobians",
+        ),
+        Mutant(
+            "eps_in_log_det",
+            "torch.log(torch.abs(1 + slope * (w @ u)))",
+            "torch.log(torch.abs(1 + slope * (w @ u)) + 1e-8)",
+            "do not add an eps inside the log",
+            test="extreme_magnitudes",
+            kind="range",
+        ),
+        Mutant(
+            "base_density_via_exp",
+            "    log_base = -0.5 * (z0 * z0).sum(dim=-1) - 0.5 * d * LOG_TWO_PI",
+            "    density = torch.exp(-0.5 * z0 * z0).prod(dim=-1) / (2 * math.pi) ** (0.5 * d)\n"
+            "    log_base = torch.log(density)",
+            "work in log space",
+            test="extreme_magnitudes",
+            kind="range",
+        ),
+        Mutant(
+            "u_hat_by_softplus_of_minus_s",
+            "    m = F.softplus(wu) - 1\n    return u + (m - wu) * w / (w @ w)",
+            "    return u + (torch.log1p(torch.exp(-wu)) - 1) * w / (w @ w)",
+            "log(1 + e^-s) for very negative s",
+            test="u_hat",
+            kind="range",
+        ),
+        Mutant(
+            "detached_log_det",
+            "    return x, log_det\n",
+            "    return x, log_det.detach()\n",
+            "not differentiable with respect to z: it was detached",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "flow_log_dets_without_grad",
+            "        x, log_det = planar_forward(x, u, w, b)\n        total = total + log_det",
+            "        x, log_det = planar_forward(x, u, w, b)\n"
+            "        with torch.no_grad():\n            total = total + log_det",
+            "part of the computation was detached",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "total_without_device",
+            "    total = z0.new_zeros(z0.shape[0])",
+            "    total = torch.zeros(z0.shape[0], dtype=z0.dtype)",
+            "device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "tanh_in_float32",
+            "    activation = torch.tanh(z @ w + b)",
+            "    activation = torch.tanh(z @ w + b).float().to(z.dtype)",
+            "only to float32 precision",
+            test="forward_matches_reference",
+            kind="precision",
         ),
     ),
     "exercise-07": (
@@ -816,6 +894,164 @@ MUTANTS: dict[str, tuple[Mutant, ...]] = {
             "    dims = x.numel()",
             "not of the whole batch",
             test="bits_per_dim",
+        ),
+        Mutant(
+            "log_of_gaussian_density",
+            "    return -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI",
+            "    density = (torch.exp(-0.5 * flat * flat) / math.sqrt(2 * math.pi)).prod(dim=-1)\n"
+            "    return torch.log(density)",
+            "work in log space",
+            test="factor_out",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "bits_via_probability",
+            "    return -log_prob / (dims * math.log(2.0)) + BITS_PER_BYTE",
+            "    return -torch.log2(torch.exp(log_prob)) / dims + BITS_PER_BYTE",
+            "exp(log p) underflows",
+            test="bits_per_dim",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="range",
+        ),
+        Mutant(
+            "level_2_without_grad",
+            "    z2, log_det_2 = level_2.inverse(u)",
+            "    with torch.no_grad():\n        z2, log_det_2 = level_2.inverse(u)",
+            "part of the computation was detached",
+            test="gradients",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="gradient",
+        ),
+        Mutant(
+            "squeeze_log_det_without_device",
+            "    return y, x.new_zeros(batch)",
+            "    return y, torch.zeros(batch, dtype=x.dtype)",
+            "device=x.device",
+            test="structure",
+            also=(("from torch import Tensor\n", "import torch\nfrom torch import Tensor\n"),),
+            kind="device",
+        ),
+        Mutant(
+            "log_density_in_float32",
+            "    flat = z.reshape(z.shape[0], -1)\n"
+            "    return -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI",
+            "    flat = z.reshape(z.shape[0], -1).float()\n"
+            "    log_prob = -0.5 * (flat * flat).sum(dim=-1) - 0.5 * flat.shape[-1] * LOG_TWO_PI\n"
+            "    return log_prob.to(z.dtype)",
+            "only to float32 precision",
+            test="factor_out",
+            kind="precision",
+        ),
+        Mutant(
+            "level_log_dets_added_in_place",
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1 + log_det_2",
+            "    log_det_1 += log_det_2\n"
+            "    return log_p_1 + _standard_normal_log_prob(z2) + log_det_1",
+            "is not yours to change",
+            test="structure",
+            kind="in-place",
+        ),
+    ),
+    "exercise-08": (
+        Mutant(
+            "maf_sampling_fed_z",
+            MAF_SAMPLING_LOOP,
+            "    log_scale, shift = conditioner(z)\n"
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "MAF and IAF swapped: in a MAF the conditioner reads the DATA x",
+            test="maf_forward_matches_reference",
+        ),
+        Mutant(
+            "iaf_density_fed_x",
+            IAF_DENSITY_LOOP,
+            "    log_scale, shift = conditioner(x)\n"
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "MAF and IAF swapped: in an IAF the conditioner reads the NOISE z",
+            test="iaf_inverse_matches_reference",
+        ),
+        Mutant(
+            "maf_density_log_det_sign",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(-log_scale), log_scale.sum(dim=-1)",
+            "x -> z returns log|det dz/dx| = -sum_i a_i",
+            test="maf_inverse_matches_reference",
+        ),
+        Mutant(
+            "maf_density_exp_not_negated",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(log_scale), -log_scale.sum(dim=-1)",
+            "multiply by exp(-a_i), not exp(+a_i)",
+            test="maf_inverse_matches_reference",
+        ),
+        Mutant(
+            "iaf_sampling_shift_first",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "    return (z + shift) * torch.exp(log_scale), log_scale.sum(dim=-1)",
+            "scale first, then shift",
+            test="iaf_forward_matches_reference",
+        ),
+        Mutant(
+            "maf_density_loop",
+            "    log_scale, shift = conditioner(x)\n"
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    columns = []\n"
+            "    for i in range(x.shape[-1]):\n"
+            "        log_scale, shift = conditioner(x)\n"
+            "        columns.append((x[..., i] - shift[..., i]) * torch.exp(-log_scale[..., i]))\n"
+            "    return torch.stack(columns, dim=-1), -log_scale.sum(dim=-1)",
+            "a loop where one pass suffices",
+            test="which_direction_is_parallel",
+        ),
+        Mutant(
+            "maf_sampling_extra_call",
+            "        x = torch.cat([x, x_i], dim=-1)\n    return x, log_scale.sum(dim=-1)",
+            "        x = torch.cat([x, x_i], dim=-1)\n"
+            "    log_scale, _ = conditioner(x)  # the log-scales at the finished sample\n"
+            "    return x, log_scale.sum(dim=-1)",
+            "d calls suffice",
+            test="which_direction_is_parallel",
+        ),
+        Mutant(
+            "maf_density_log_of_product",
+            "    return (x - shift) * torch.exp(-log_scale), -log_scale.sum(dim=-1)",
+            "    return (x - shift) * torch.exp(-log_scale), "
+            "-torch.log(torch.exp(log_scale).prod(dim=-1))",
+            "needs no exp and no product",
+            test="extreme_log_scales",
+            kind="range",
+        ),
+        Mutant(
+            "maf_sampling_in_place_columns",
+            MAF_SAMPLING_LOOP,
+            "    x = torch.zeros_like(z)\n"
+            "    for i in range(d):\n"
+            "        log_scale, shift = conditioner(x)\n"
+            "        x[..., i] = z[..., i] * torch.exp(log_scale[..., i]) + shift[..., i]\n"
+            "    return x, log_scale.sum(dim=-1)",
+            "changed a tensor that autograd had saved",
+            test="gradients",
+            kind="gradient",
+        ),
+        Mutant(
+            "iaf_density_zeros_without_device",
+            IAF_DENSITY_LOOP,
+            "    z = torch.zeros(x.shape, dtype=x.dtype)\n"
+            "    for _ in range(d):\n"
+            "        log_scale, shift = conditioner(z)\n"
+            "        z = (x - shift) * torch.exp(-log_scale)\n"
+            "    return z, -log_scale.sum(dim=-1)",
+            "device=x.device",
+            test="structure",
+            kind="device",
+        ),
+        Mutant(
+            "iaf_sampling_scale_in_float32",
+            "    return z * torch.exp(log_scale) + shift, log_scale.sum(dim=-1)",
+            "    return z * torch.exp(log_scale.float()) + shift, log_scale.sum(dim=-1)",
+            "only to float32 precision",
+            test="iaf_forward_matches_reference",
+            kind="precision",
         ),
     ),
     "exercise-09": (
