@@ -114,6 +114,13 @@ EXERCISES: tuple[Exercise, ...] = (
         ("maf_inverse", "maf_forward", "iaf_forward", "iaf_inverse"),
         objectives=(2, 4),
     ),
+    Exercise(
+        "exercise-09",
+        "Train a flow: a RealNVP fitted to two moons, and the ELBO of a flow posterior",
+        "exercise_09_train_flow.py",
+        ("coupling_masks", "realnvp_log_prob", "train_flow", "flow_vae_elbo"),
+        objectives=(3, 4, 5),
+    ),
 )
 
 EXERCISE_IDS: tuple[str, ...] = tuple(e.id for e in EXERCISES)

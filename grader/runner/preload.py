@@ -31,6 +31,7 @@ ARGUMENT_MODULES = (
     "grader.testing.flows_06",
     "grader.testing.flows_07",
     "grader.testing.flows_08",
+    "grader.testing.flows_09",
     "grader.testing.layers",
 )
 

@@ -4,7 +4,8 @@ A pytest run costs ~50-100 ms of configuration, plugin registration and collecti
 the first test starts, for every (submission, exercise). The hidden tests only use what
 `grader.testing.plugin.GradingPlugin` gives them: plain module-level `test_*` functions,
 the fixtures `student`, `student_cpu`, `reference`, `device`, `rng` and a
-`@pytest.mark.points(n)` mark. For such a file this module does what pytest would:
+`@pytest.mark.points(n)` mark (and `instructor_only`, which only release recording reads).
+For such a file this module does what pytest would:
 
 - collect the `test*` functions in the order the module defines them;
 - call each with its fixtures: the session ones (built once per run, an exception in
@@ -40,6 +41,7 @@ from grader.testing.plugin import outcome, per_test_seed
 
 SESSION_FIXTURES = ("student", "student_cpu", "reference", "device")
 FIXTURES = (*SESSION_FIXTURES, "rng")
+GRADING_MARKS = ("points", "instructor_only")  # instructor_only: see grader.release.vectors
 # Module-level names pytest would run around the tests (xunit-style setup and teardown).
 XUNIT_NAMES = (
     "setup_module", "teardown_module", "setUpModule", "tearDownModule", "setup_function",
@@ -182,8 +184,11 @@ def _hidden_test(filename: str, name: str, value: Any) -> HiddenTest | None:
             return None
         fixtures.append(parameter.name)
     marks = getattr(value, "pytestmark", [])
-    if len(marks) != 1 or marks[0].name != "points" or len(marks[0].args) != 1:
+    points_marks = [m for m in marks if m.name == "points"]
+    if len(points_marks) != 1 or len(points_marks[0].args) != 1:
+        return None
+    if any(m.name not in GRADING_MARKS for m in marks):
         return None
     doc = (value.__doc__ or name).strip().splitlines()[0]
-    points = float(marks[0].args[0])
+    points = float(points_marks[0].args[0])
     return HiddenTest(name, f"{filename}::{name}", value, tuple(fixtures), points, doc)

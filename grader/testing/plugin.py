@@ -108,3 +108,7 @@ class GradingPlugin:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): how many points the test is worth")
+        config.addinivalue_line(
+            "markers",
+            "instructor_only: graded against a threshold, not recorded values; no public check",
+        )

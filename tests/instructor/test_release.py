@@ -226,6 +226,37 @@ def test_kit_enforces_which_direction_of_exercise_08_is_parallel(kit, tmp_path):
     )
 
 
+def test_kit_checks_the_flow_training_exercise(kit, tmp_path):
+    """In the kit, exercise-09's reference passes every public check; the training test,
+    graded against a threshold, is named as graded by the instructor only; an ELBO without
+    the flow's log-dets fails the recorded ELBO values and nothing unrelated."""
+    filename = get_exercise("exercise-09").filename
+    (tmp_path / "reference").mkdir()
+    shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
+    materialize("exercise-09", "elbo_without_log_det", tmp_path / "no_log_det")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from grader.grading import grade_exercise\n"
+        "root = Path(sys.argv[1])\n"
+        "out = {}\n"
+        "for folder in ('reference', 'no_log_det'):\n"
+        "    r = grade_exercise('exercise-09', root / folder, call_timeout=5)\n"
+        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
+        "    out[folder] = {'failed': failed, 'names': [t.name for t in r.tests],\n"
+        "                   'notes': list(r.notes)}\n"
+        "print(json.dumps(out))\n"
+    )
+    results = _json_from_kit(kit, script, tmp_path)
+    correct, wrong = results["reference"], results["no_log_det"]
+    assert correct["failed"] == {} and "training" not in correct["names"]
+    assert any(
+        "Graded by your instructor only" in note and "training (2 pt)" in note
+        for note in correct["notes"]
+    ), correct["notes"]
+    assert "elbo_matches_reference" in wrong["failed"] and "coupling_masks" not in wrong["failed"]
+
+
 def test_zero_dim_tensors_keep_their_shape_in_vector_files():
     import numpy as np
 
