@@ -24,7 +24,8 @@ sample is z_0 = mu + sigma * eps with eps ~ N(0, I), and K flow layers push it t
 z_K = f_K(...f_1(z_0)). The prior is p(z) = N(0, I), the decoder gives log p(x|z).
 
 Rules: keep each input's dtype and device (create new tensors with dtype=x.dtype,
-device=x.device); do not modify any input in place.
+device=x.device); do not modify in place any input, nor any tensor returned by a
+conditioner or module you are given.
 """
 
 from __future__ import annotations
