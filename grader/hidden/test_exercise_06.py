@@ -29,7 +29,6 @@ from grader.testing import (
     expect_close,
     expect_finite,
     expect_map_outputs,
-    expect_structure,
     expect_true,
     expect_tuple,
     expect_unchanged,
@@ -38,12 +37,11 @@ from grader.testing.checks import expect_clean_call, lazy, part_of
 from grader.testing.cost import call_within
 from grader.testing.flows_06 import DenseJacobian, WatchedInput
 from grader.testing.gradients import (
-    expect_gradients,
+    expect_same_gradients,
     gradient_spec,
-    reference_gradients,
-    student_gradients,
 )
 from grader.testing.oracles import finite_difference_log_abs_det, perturbation_batch
+from grader.testing.structure import expect_clean_outputs
 
 CASES = [(1, 1, torch.float64), (5, 2, torch.float32), (4, 5, torch.float64), (3, 8, torch.float32)]
 Device = torch.device | str
@@ -631,10 +629,12 @@ def test_gradients(student, reference, rng):
     for function, args, names, outputs in calls:
         expected = getattr(reference, function)(*args)
         spec = gradient_spec(rng, expected, wrt=tuple(range(len(args))))
-        expect_gradients(
-            student_gradients(student, function, args, spec),
-            reference_gradients(getattr(reference, function), args, spec),
-            function=function,
+        expect_same_gradients(
+            student,
+            reference,
+            function,
+            args,
+            spec,
             names=names,
             outputs=outputs,
         )
@@ -656,19 +656,7 @@ def test_structure(student, reference, device, rng):
             ("planar_flow_sample", (z, *flow), ("z0", "us", "ws", "bs")),
         )
         for function, args, names in calls:
-            result = student.call_full(function, args, return_inputs=True, check_device=True)
-            expected = getattr(reference, function)(*args)
-            got = result.value
-            if isinstance(expected, tuple):
-                got = expect_tuple(got, len(expected), function, "(tensor, log-det or log-prob)")
-            else:
-                got, expected = (got,), (expected,)
-            for index, (part, want) in enumerate(zip(got, expected, strict=True)):
-                what = f"output {index + 1} of {function} for {describe(z)} inputs"
-                expect_close(part, want, what=f"{what} (structure points need correct values)")
-                expect_structure(part, want, what=what)
-            expect_unchanged(list(args), result.inputs_after, function=function, names=names)
-            expect_clean_call(result, function=function, names=names)
+            expect_clean_outputs(student, reference, function, args, names)
         result = student.call_full(
             "planar_is_invertible", layer[:2], return_inputs=True, check_device=True
         )

@@ -39,11 +39,10 @@ from grader.testing import (
 from grader.testing.checks import MisconceptionSource, expect_clean_call, fail, lazy
 from grader.testing.flows_07 import ChannelMixSinhArcsinh
 from grader.testing.gradients import (
-    expect_gradients,
+    expect_same_gradients,
     gradient_spec,
-    reference_gradients,
-    student_gradients,
 )
+from grader.testing.structure import expect_clean_outputs
 
 Device = torch.device | str
 LOG_TWO_PI = math.log(2 * math.pi)
@@ -649,10 +648,12 @@ def test_gradients(student, reference, rng):
     )
     for function, args, names, outputs in calls:
         spec = gradient_spec(rng, getattr(reference, function)(*args), wrt=(0,))
-        expect_gradients(
-            student_gradients(student, function, args, spec),
-            reference_gradients(getattr(reference, function), args, spec),
-            function=function,
+        expect_same_gradients(
+            student,
+            reference,
+            function,
+            args,
+            spec,
             names=names,
             outputs=outputs,
         )
@@ -687,16 +688,4 @@ def test_structure(student, reference, device, rng):
     also into the tensors the levels return."""
     for dtype in (torch.float32, torch.float64):
         for function, args, names in _structure_calls(rng, dtype, device):
-            result = student.call_full(function, args, return_inputs=True, check_device=True)
-            expected = getattr(reference, function)(*args)
-            got = result.value
-            if isinstance(expected, tuple):
-                got = expect_tuple(got, len(expected), function, f"of {len(expected)} tensors")
-            else:
-                got, expected = (got,), (expected,)
-            for index, (part, want) in enumerate(zip(got, expected, strict=True)):
-                what = f"output {index + 1} of {function} for {describe(args[0])} inputs"
-                expect_close(part, want, what=f"{what} (structure points need correct values)")
-                expect_structure(part, want, what=what)
-            expect_unchanged(list(args), result.inputs_after, function=function, names=names)
-            expect_clean_call(result, function=function, names=names)
+            expect_clean_outputs(student, reference, function, args, names)

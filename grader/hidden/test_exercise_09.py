@@ -21,24 +21,20 @@ from torch import Tensor
 
 from grader.runner.errors import StudentTimeout
 from grader.testing import (
-    describe,
-    expect_clean_call,
     expect_close,
     expect_finite,
     expect_structure,
     expect_true,
-    expect_unchanged,
 )
 from grader.testing.checks import fail, lazy
 from grader.testing.flows import MLPConditioner
 from grader.testing.flows_09 import GaussianDecoder, GaussianEncoder, moons_grid, two_moons
 from grader.testing.gradients import (
-    expect_gradients,
+    expect_same_gradients,
     gradient_spec,
-    reference_gradients,
-    student_gradients,
 )
 from grader.testing.layers import random_flow
+from grader.testing.structure import expect_clean_outputs
 
 LOG_TWO_PI = math.log(2 * math.pi)
 FAR = {torch.float32: 12.0, torch.float64: 40.0}
@@ -411,19 +407,23 @@ def test_gradients(student, reference, rng):
     x = _points(rng, 4, 3, torch.float64, "cpu")
     args = (x, *_realnvp(rng, 3, 4, torch.float64, "cpu"))
     spec = gradient_spec(rng, reference.realnvp_log_prob(*args), wrt=(0, 3, 4), params=True)
-    expect_gradients(
-        student_gradients(student, "realnvp_log_prob", args, spec),
-        reference_gradients(reference.realnvp_log_prob, args, spec),
-        function="realnvp_log_prob",
+    expect_same_gradients(
+        student,
+        reference,
+        "realnvp_log_prob",
+        args,
+        spec,
         names=["x", "masks", "conditioners", "log_scales", "shifts"],
         outputs=["log p(x)"],
     )
     args = _vae_inputs(rng, 3, 2, 3, 2, 3, torch.float64, "cpu")
     spec = gradient_spec(rng, reference.flow_vae_elbo(*args), wrt=(0,), params=True)
-    expect_gradients(
-        student_gradients(student, "flow_vae_elbo", args, spec),
-        reference_gradients(reference.flow_vae_elbo, args, spec),
-        function="flow_vae_elbo",
+    expect_same_gradients(
+        student,
+        reference,
+        "flow_vae_elbo",
+        args,
+        spec,
         names=["x", "eps", "encoder", "flow", "decoder"],
         outputs=["ELBO"],
         hint="z_0 = mu + sigma * eps must stay connected to the encoder (the "
@@ -480,13 +480,7 @@ def test_structure(student, reference, device, rng):
              ("x", "eps", "encoder", "flow", "decoder")),
         )  # fmt: skip
         for function, args, names in calls:
-            result = student.call_full(function, args, return_inputs=True, check_device=True)
-            expected = getattr(reference, function)(*args)
-            what = f"what {function} returns for {describe(args[0])} inputs"
-            expect_close(result.value, expected, what=f"{what} (structure needs correct values)")
-            expect_structure(result.value, expected, what=what)
-            expect_unchanged(list(args), result.inputs_after, function=function, names=names)
-            expect_clean_call(result, function=function, names=names)
+            expect_clean_outputs(student, reference, function, args, names)
 
 
 def _train(student_cpu: Any, args: tuple[Any, ...], what: str) -> Tensor:

@@ -5,7 +5,10 @@ Hidden tests use:
     fixtures  student, reference, device, rng, dtype_cases
     checks    expect_close, expect_structure, expect_tuple, expect_unchanged, expect_finite,
               expect_clean_call (the worker's watch and virtual-device reports)
-    gradients grader.testing.gradients (gradient_spec, reference_gradients, expect_gradients)
+    gradients grader.testing.gradients (gradient_spec, expect_same_gradients: the student's
+              gradients against the reference's)
+    structure grader.testing.structure.expect_clean_outputs (one call under the watch and
+              the virtual-device check)
 """
 
 from grader.testing.checks import (

@@ -1,10 +1,11 @@
 """Gradient checks for hidden tests: the student's gradients against the reference's.
 
     spec = gradient_spec(rng, expected_outputs, wrt=(0,), params=True)
-    result = student.call_full("affine_coupling_forward", (z, conditioner), gradients=spec)
-    reference = reference_gradients(ref.affine_coupling_forward, (z, conditioner), spec)
-    expect_gradients(result, reference, function="affine_coupling_forward",
-                     names=["z", "conditioner"], outputs=["x", "log_det"])
+    expect_same_gradients(student, reference, "affine_coupling_forward", (z, conditioner),
+                          spec, names=["z", "conditioner"], outputs=["x", "log_det"])
+
+(`expect_same_gradients` is `student_gradients` + `reference_gradients` +
+`expect_gradients`, which a test may also call one by one.)
 
 The student's call runs in the worker's gradient call mode (`grader.runner.gradients`);
 the reference runs the same function in this trusted process, on copies of the same
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -243,3 +245,25 @@ def student_gradients(
             f"your code raised {err.detail}",
             NUMPY_HINT,
         )
+
+
+def expect_same_gradients(
+    student: Any,
+    reference: ModuleType,
+    function: str,
+    args: tuple[Any, ...],
+    spec: GradientSpec,
+    *,
+    label: str | None = None,
+    **compare: Any,
+) -> None:
+    """`function`'s gradients from the student's call against the reference module's, on
+    the same arguments and cotangents: `student_gradients` + `reference_gradients` +
+    `expect_gradients(..., **compare)` (names, outputs, masks, hint, tolerances).
+    `label` names the call in messages (default: the function's name)."""
+    expect_gradients(
+        student_gradients(student, function, args, spec),
+        reference_gradients(getattr(reference, function), args, spec),
+        function=label or function,
+        **compare,
+    )
