@@ -113,6 +113,28 @@ def _json_from_kit(kit: Path, script: str, folder: Path, *extra: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+GRADE_IN_KIT = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from grader.grading import grade_exercise\n"
+    "root = Path(sys.argv[1])\n"
+    "out = {}\n"
+    "for run in sys.argv[2:]:\n"
+    "    exercise, folder = run.split('/')\n"
+    "    r = grade_exercise(exercise, root / folder, call_timeout=5)\n"
+    "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
+    "    out[run] = {'failed': failed, 'names': [t.name for t in r.tests],\n"
+    "                'notes': list(r.notes)}\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def _grade_in_kit(kit: Path, folder: Path, *runs: str) -> dict[str, dict]:
+    """Grade each 'exercise-NN/<subfolder of folder>' with the kit's public checks;
+    -> {run: {'failed': {test: output}, 'names': [public tests], 'notes': [...]}}."""
+    return _json_from_kit(kit, GRADE_IN_KIT, folder, *runs)
+
+
 SLIPS = (
     "detached_log_det",
     "output_buffer_without_device",
@@ -167,22 +189,13 @@ def test_kit_checks_planar_and_multiscale_answers(kit, tmp_path):
     materialize("exercise-07", "odd_size_unchecked", tmp_path / "odd")
     materialize("exercise-06", "detached_log_det", tmp_path / "detached")
     materialize("exercise-07", "squeeze_log_det_without_device", tmp_path / "device")
-    script = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "from grader.grading import grade_exercise\n"
-        "root = Path(sys.argv[1])\n"
-        "runs = [('exercise-06', 'reference'), ('exercise-07', 'reference'),\n"
-        "        ('exercise-06', 'dense'), ('exercise-07', 'odd'),\n"
-        "        ('exercise-06', 'detached'), ('exercise-07', 'device')]\n"
-        "out = {}\n"
-        "for exercise, folder in runs:\n"
-        "    r = grade_exercise(exercise, root / folder, call_timeout=5)\n"
-        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
-        "    out[f'{exercise}/{folder}'] = failed\n"
-        "print(json.dumps(out))\n"
+    graded = _grade_in_kit(
+        kit,
+        tmp_path,
+        *("exercise-06/reference", "exercise-06/dense", "exercise-06/detached"),
+        *("exercise-07/reference", "exercise-07/odd", "exercise-07/device"),
     )
-    failed = _json_from_kit(kit, script, tmp_path)
+    failed = {run: result["failed"] for run, result in graded.items()}
     assert failed["exercise-06/reference"] == {} and failed["exercise-07/reference"] == {}
     assert sorted(failed["exercise-06/dense"]) == ["forward_cost"]
     assert "DenseJacobian: torch.outer" in failed["exercise-06/dense"]["forward_cost"]
@@ -204,21 +217,10 @@ def test_kit_enforces_which_direction_of_exercise_08_is_parallel(kit, tmp_path):
     (tmp_path / "reference").mkdir()
     shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
     materialize("exercise-08", "maf_density_loop", tmp_path / "loop")
-    script = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "from grader.grading import grade_exercise\n"
-        "root = Path(sys.argv[1])\n"
-        "out = {}\n"
-        "for folder in ('reference', 'loop'):\n"
-        "    r = grade_exercise('exercise-08', root / folder, call_timeout=5)\n"
-        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
-        "    out[folder] = {'public': len(r.tests), 'failed': failed}\n"
-        "print(json.dumps(out))\n"
-    )
-    results = _json_from_kit(kit, script, tmp_path)
-    assert results["reference"] == {"public": 10, "failed": {}}
-    failed = results["loop"]["failed"]
+    results = _grade_in_kit(kit, tmp_path, "exercise-08/reference", "exercise-08/loop")
+    reference = results["exercise-08/reference"]
+    assert len(reference["names"]) == 10 and reference["failed"] == {}
+    failed = results["exercise-08/loop"]["failed"]
     assert sorted(failed) == ["which_direction_is_parallel"]
     assert (
         "ConditionerCallLimit: the conditioner was called a 2nd time"
@@ -234,21 +236,8 @@ def test_kit_checks_the_flow_training_exercise(kit, tmp_path):
     (tmp_path / "reference").mkdir()
     shutil.copy(PROJECT_ROOT / "solutions" / filename, tmp_path / "reference" / filename)
     materialize("exercise-09", "elbo_without_log_det", tmp_path / "no_log_det")
-    script = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "from grader.grading import grade_exercise\n"
-        "root = Path(sys.argv[1])\n"
-        "out = {}\n"
-        "for folder in ('reference', 'no_log_det'):\n"
-        "    r = grade_exercise('exercise-09', root / folder, call_timeout=5)\n"
-        "    failed = {t.name: t.output for t in r.tests if t.status != 'passed'}\n"
-        "    out[folder] = {'failed': failed, 'names': [t.name for t in r.tests],\n"
-        "                   'notes': list(r.notes)}\n"
-        "print(json.dumps(out))\n"
-    )
-    results = _json_from_kit(kit, script, tmp_path)
-    correct, wrong = results["reference"], results["no_log_det"]
+    results = _grade_in_kit(kit, tmp_path, "exercise-09/reference", "exercise-09/no_log_det")
+    correct, wrong = results["exercise-09/reference"], results["exercise-09/no_log_det"]
     assert correct["failed"] == {} and "training" not in correct["names"]
     assert any(
         "Graded by your instructor only" in note and "training (2 pt)" in note
